@@ -1,1 +1,46 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in Rust rather than shell
+//! scripts, so it runs the same everywhere cargo does.
+//!
+//! - `test`  ([`test`]): every test of the workspace, CI-safe for snapshots.
+//! - `diff`  ([`diff`]): what one part adds to another, without the noise.
+//! - `check` ([`check`]): book includes, anchors, chapters, target names.
+//! - `book`  ([`book`]): `check`, then build the book with mdBook.
+//!
+//! [`workspace`] holds what these share: the repository root, the member
+//! list, tree walking and anchor markers.
+
+mod book;
+mod check;
+mod diff;
+mod test;
+mod workspace;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command> [args]
+
+commands:
+  test [ARGS...]        cargo test --workspace ARGS (no snapshot writes when CI is set)
+  diff A B [--write]    what part B changes in part A (parts by number or directory);
+                        --write stores it in book/src/generated/diff-A-B.md
+  check                 book includes and anchors, SUMMARY.md chapters, unique target names
+  book                  check, then mdbook build book (installs mdbook if missing)";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "test" => test::run(rest),
+        "diff" => diff::run(rest),
+        "check" => check::run(rest),
+        "book" => book::run(rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}

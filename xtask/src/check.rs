@@ -1,0 +1,786 @@
+//! `cargo xtask check`: the repository rules that neither rustc nor mdBook
+//! enforce.
+//!
+//! mdBook does not fail on a missing anchor (it includes nothing) or a
+//! missing file (it logs and goes on), and cargo only warns when two
+//! workspace members build outputs with the same name. So:
+//!
+//! - (a) [`check_includes`]: every `{{#include}}` / `{{#rustdoc_include}}`
+//!   in the book resolves to a file and, when it names an anchor, to
+//!   non-empty text; line-number includes are refused (STYLE.md).
+//! - (b) [`check_anchors_used`]: every anchor in a part's `src/` or `tests/`
+//!   is quoted by the book, so no listing is forgotten.
+//! - (c) [`check_summary`]: every chapter in `SUMMARY.md` exists.
+//! - (d) [`check_target_names`]: no two members share a lib or a bin name.
+//! - (e) [`check_anchors_well_formed`]: every `ANCHOR` has its `ANCHOR_END`
+//!   and no name repeats in a file (`{{#include}}` takes only the first).
+//!
+//! The same functions run as `#[test]`s against the real repository, so a
+//! plain `cargo test --workspace` enforces them too.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt, fs,
+    path::{Component, Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::workspace::{self, Marker};
+
+/// Runs every check and fails listing each problem as `file:line: message`.
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(arg) = args.first() {
+        bail!("unexpected argument `{arg}`\n\nusage: cargo xtask check");
+    }
+    let layout = Layout::real()?;
+    let problems = check_all(&layout)?;
+    if problems.is_empty() {
+        println!("check: book includes, anchors, SUMMARY.md and target names are all fine");
+        return Ok(());
+    }
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    bail!("check found {} problem(s)", problems.len())
+}
+
+/// Where the checks look: the repository root, the book's `src/` and the
+/// workspace members (relative paths), so tests can point them at fixtures.
+#[derive(Debug)]
+pub struct Layout {
+    /// Repository root; problems are reported relative to it.
+    pub root: PathBuf,
+    /// The mdBook source directory.
+    pub book_src: PathBuf,
+    /// Workspace members, relative to `root`.
+    pub members: Vec<String>,
+}
+
+impl Layout {
+    /// The repository this xtask belongs to.
+    pub fn real() -> Result<Self> {
+        Self::at(&workspace::root())
+    }
+
+    /// A repository rooted at `root`, with its book in `root/book/src`.
+    pub fn at(root: &Path) -> Result<Self> {
+        Ok(Self {
+            root: root.to_path_buf(),
+            book_src: root.join("book/src"),
+            members: workspace::members(root)?,
+        })
+    }
+
+    fn parts(&self) -> impl Iterator<Item = &str> {
+        self.members
+            .iter()
+            .map(String::as_str)
+            .filter(|member| workspace::part_number(member).is_some())
+    }
+
+    fn relative(&self, path: &Path) -> String {
+        let path = path.strip_prefix(&self.root).unwrap_or(path);
+        path.display().to_string()
+    }
+}
+
+/// One broken rule, at a place in a file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    /// The file, relative to the repository root.
+    pub file: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong, and where relevant how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// All five checks, problems sorted by file and line.
+pub fn check_all(layout: &Layout) -> Result<Vec<Problem>> {
+    let mut problems = check_includes(layout)?;
+    problems.extend(check_anchors_used(layout)?);
+    problems.extend(check_summary(layout)?);
+    problems.extend(check_target_names(layout)?);
+    problems.extend(check_anchors_well_formed(layout)?);
+    problems.sort();
+    Ok(problems)
+}
+
+/// An `{{#include ...}}` (or `rustdoc_include`) found in a chapter.
+#[derive(Debug, Clone)]
+struct Include {
+    /// The chapter that contains it.
+    chapter: PathBuf,
+    line: usize,
+    /// The included file, resolved against the chapter's directory.
+    target: PathBuf,
+    /// What follows the first `:` of the path, if anything.
+    selector: Option<String>,
+}
+
+impl Include {
+    /// An anchor name, unless the selector is a line range (`10`, `2:8`, `:5`).
+    fn anchor(&self) -> Option<&str> {
+        self.selector
+            .as_deref()
+            .filter(|s| !s.bytes().all(|b| b.is_ascii_digit() || b == b':'))
+    }
+}
+
+/// (a) Every include resolves to an existing file and, with an anchor, to
+/// an anchor that exists there and yields non-empty text.
+pub fn check_includes(layout: &Layout) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    for include in book_includes(layout)? {
+        let mut problem = |message: String| {
+            problems.push(Problem {
+                file: layout.relative(&include.chapter),
+                line: include.line,
+                message,
+            });
+        };
+        let shown = layout.relative(&include.target);
+        if !include.target.is_file() {
+            problem(format!("included file {shown} does not exist"));
+            continue;
+        }
+        let Some(selector) = &include.selector else {
+            continue;
+        };
+        let Some(anchor) = include.anchor() else {
+            problem(format!(
+                "`{selector}` includes by line numbers; wrap the code in `// ANCHOR: name` and include the anchor (STYLE.md)"
+            ));
+            continue;
+        };
+        let text = workspace::read_text(&include.target)?.unwrap_or_default();
+        match workspace::anchored_text(&text, anchor) {
+            None => problem(format!("anchor `{anchor}` is not defined in {shown}")),
+            Some(text) if text.trim().is_empty() => {
+                problem(format!("anchor `{anchor}` in {shown} yields no text"));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(problems)
+}
+
+/// (b) Every anchor defined in a part's `src/` or `tests/` is included by
+/// some chapter: an anchor nobody quotes is a listing the book forgot.
+pub fn check_anchors_used(layout: &Layout) -> Result<Vec<Problem>> {
+    let mut used = BTreeSet::new();
+    for include in book_includes(layout)? {
+        if let (Some(anchor), Ok(target)) = (include.anchor(), include.target.canonicalize()) {
+            used.insert((target, anchor.to_owned()));
+        }
+    }
+    let mut problems = Vec::new();
+    for (path, text) in part_sources(layout)? {
+        let canonical = path.canonicalize()?;
+        for (index, line) in text.lines().enumerate() {
+            if let Some(Marker::Start(name)) = workspace::marker(line)
+                && !used.contains(&(canonical.clone(), name.to_owned()))
+            {
+                problems.push(Problem {
+                    file: layout.relative(&path),
+                    line: index + 1,
+                    message: format!(
+                        "anchor `{name}` is not included anywhere in the book ({{{{#include …:{name}}}}})"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// (c) Every chapter linked from `SUMMARY.md` exists (mdBook would create
+/// an empty file for it instead of failing).
+pub fn check_summary(layout: &Layout) -> Result<Vec<Problem>> {
+    let summary = layout.book_src.join("SUMMARY.md");
+    let text = fs::read_to_string(&summary)
+        .with_context(|| format!("cannot read {}", summary.display()))?;
+    let mut problems = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find("](") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find(')') else {
+                break;
+            };
+            let link = after[..end].trim();
+            rest = &after[end..];
+            let path = link.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") {
+                continue; // a draft chapter, or an external link
+            }
+            if !layout.book_src.join(path).is_file() {
+                problems.push(Problem {
+                    file: layout.relative(&summary),
+                    line: index + 1,
+                    message: format!("chapter {path} does not exist"),
+                });
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// (d) No two workspace members share a lib name or a bin name: cargo only
+/// warns about such output collisions, then one overwrites the other.
+pub fn check_target_names(layout: &Layout) -> Result<Vec<Problem>> {
+    let mut libs: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    let mut bins: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for member in &layout.members {
+        let dir = layout.root.join(member);
+        let manifest_path = dir.join("Cargo.toml");
+        let text = fs::read_to_string(&manifest_path)
+            .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+        let file = layout.relative(&manifest_path);
+        let targets = Targets::of(&dir, &text);
+        let kinds = [
+            ("lib", targets.lib.into_iter().collect(), &mut libs),
+            ("bin", targets.bins, &mut bins),
+        ];
+        for (kind, names, seen) in kinds {
+            for (name, line) in names {
+                if let Some((other, other_line)) = seen.get(&name) {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        line,
+                        message: format!(
+                            "{kind} name `{name}` is also a {kind} of {other}:{other_line}; give each part its own"
+                        ),
+                    });
+                } else {
+                    seen.insert(name, (file.clone(), line));
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The lib and bin names a member builds, each with the manifest line that
+/// names it (1 when inferred), following cargo's target auto-discovery.
+#[derive(Debug, Default)]
+struct Targets {
+    lib: Option<(String, usize)>,
+    bins: Vec<(String, usize)>,
+}
+
+impl Targets {
+    fn of(dir: &Path, manifest: &str) -> Self {
+        let mut package = None;
+        let mut autobins = true;
+        let mut lib_section = false;
+        let mut lib_name = None;
+        // Explicit [[bin]]s: name (with its line) and path.
+        let mut explicit: Vec<(Option<(String, usize)>, Option<String>)> = Vec::new();
+        let mut section = String::new();
+        for (index, line) in manifest.lines().enumerate() {
+            let line = line.trim();
+            if let Some(header) = workspace::section_header(line) {
+                if header == "[bin]" {
+                    explicit.push((None, None));
+                }
+                lib_section |= header == "lib";
+                section = header;
+                continue;
+            }
+            let name = workspace::key_value(line, "name").and_then(workspace::unquote);
+            let path = workspace::key_value(line, "path").and_then(workspace::unquote);
+            match section.as_str() {
+                "package" => {
+                    if let Some(name) = name {
+                        package = Some((name, index + 1));
+                    }
+                    if workspace::key_value(line, "autobins") == Some("false") {
+                        autobins = false;
+                    }
+                }
+                "lib" => {
+                    if let Some(name) = name {
+                        lib_name = Some((name, index + 1));
+                    }
+                }
+                "[bin]" => {
+                    if let Some(bin) = explicit.last_mut() {
+                        if let Some(name) = name {
+                            bin.0 = Some((name, index + 1));
+                        }
+                        if path.is_some() {
+                            bin.1 = path;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some((package, package_line)) = package else {
+            return Self::default();
+        };
+
+        let lib = if let Some(lib_name) = lib_name {
+            Some(lib_name)
+        } else if lib_section || dir.join("src/lib.rs").is_file() {
+            Some((package.replace('-', "_"), package_line))
+        } else {
+            None
+        };
+
+        let mut bins = Vec::new();
+        let mut claimed_paths = BTreeSet::new();
+        for (name, path) in explicit {
+            let Some((name, line)) = name else { continue };
+            claimed_paths.insert(path.unwrap_or_else(|| {
+                if name == package {
+                    "src/main.rs".to_owned()
+                } else {
+                    format!("src/bin/{name}.rs")
+                }
+            }));
+            bins.push((name, line));
+        }
+        if autobins {
+            for (name, path) in inferred_bins(dir, &package) {
+                let named = bins.iter().any(|(bin, _)| *bin == name);
+                if !named && !claimed_paths.contains(&path) {
+                    bins.push((name, 1));
+                }
+            }
+        }
+        Self { lib, bins }
+    }
+}
+
+/// Cargo's inferred bins: `src/main.rs` (the package name), `src/bin/x.rs`
+/// and `src/bin/x/main.rs` (`x`), each with its relative path.
+fn inferred_bins(dir: &Path, package: &str) -> Vec<(String, String)> {
+    let mut bins = Vec::new();
+    if dir.join("src/main.rs").is_file() {
+        bins.push((package.to_owned(), "src/main.rs".to_owned()));
+    }
+    let Ok(entries) = fs::read_dir(dir.join("src/bin")) else {
+        return bins;
+    };
+    let mut found: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let path = entry.path();
+            if path.is_dir() && path.join("main.rs").is_file() {
+                Some((name.clone(), format!("src/bin/{name}/main.rs")))
+            } else {
+                let stem = name.strip_suffix(".rs")?;
+                Some((stem.to_owned(), format!("src/bin/{name}")))
+            }
+        })
+        .collect();
+    found.sort();
+    bins.extend(found);
+    bins
+}
+
+/// (e) Every `ANCHOR` has an `ANCHOR_END` in the same file, every
+/// `ANCHOR_END` follows its `ANCHOR`, and no name starts twice in a file.
+pub fn check_anchors_well_formed(layout: &Layout) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    for (path, text) in part_sources(layout)? {
+        let file = layout.relative(&path);
+        let mut problem = |line: usize, message: String| {
+            problems.push(Problem {
+                file: file.clone(),
+                line,
+                message,
+            });
+        };
+        let mut started: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut ended: BTreeMap<&str, usize> = BTreeMap::new();
+        for (index, line) in text.lines().enumerate() {
+            let number = index + 1;
+            match workspace::marker(line) {
+                Some(Marker::Start(name)) => {
+                    if let Some(first) = started.get(name) {
+                        problem(
+                            number,
+                            format!(
+                                "anchor `{name}` is defined twice in this file (first at line {first}); {{{{#include}}}} only takes the first"
+                            ),
+                        );
+                    } else {
+                        started.insert(name, number);
+                    }
+                }
+                Some(Marker::End(name)) => {
+                    if !started.contains_key(name) {
+                        problem(
+                            number,
+                            format!("ANCHOR_END: {name} without an ANCHOR: {name} before it"),
+                        );
+                    } else if let Some(first) = ended.get(name) {
+                        problem(
+                            number,
+                            format!("anchor `{name}` ends twice (first at line {first})"),
+                        );
+                    } else {
+                        ended.insert(name, number);
+                    }
+                }
+                None => {}
+            }
+        }
+        for (name, line) in &started {
+            if !ended.contains_key(name) {
+                problem(
+                    *line,
+                    format!("ANCHOR: {name} has no ANCHOR_END: {name} in this file"),
+                );
+            }
+        }
+    }
+    problems.sort();
+    Ok(problems)
+}
+
+/// Every text file in the parts' `src/` and `tests/`, where anchors live.
+fn part_sources(layout: &Layout) -> Result<Vec<(PathBuf, String)>> {
+    let mut files = Vec::new();
+    for part in layout.parts() {
+        for sub in ["src", "tests"] {
+            let dir = layout.root.join(part).join(sub);
+            if !dir.is_dir() {
+                continue;
+            }
+            for relative in workspace::walk(&dir)? {
+                let path = dir.join(relative);
+                if let Some(text) = workspace::read_text(&path)? {
+                    files.push((path, text));
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Every include in every chapter (`*.md` under the book's `src/`).
+fn book_includes(layout: &Layout) -> Result<Vec<Include>> {
+    let mut includes = Vec::new();
+    for relative in workspace::walk(&layout.book_src)? {
+        if relative.extension().is_none_or(|ext| ext != "md") {
+            continue;
+        }
+        let chapter = layout.book_src.join(&relative);
+        let text = fs::read_to_string(&chapter)
+            .with_context(|| format!("cannot read {}", chapter.display()))?;
+        let dir = chapter.parent().unwrap_or(&layout.book_src);
+        for (index, line) in text.lines().enumerate() {
+            for (kind, argument) in links(line) {
+                if kind != "include" && kind != "rustdoc_include" {
+                    continue;
+                }
+                let path = argument.split_whitespace().next().unwrap_or_default();
+                let (file, selector) = match path.split_once(':') {
+                    Some((file, selector)) => (file, Some(selector.to_owned())),
+                    None => (path, None),
+                };
+                includes.push(Include {
+                    chapter: chapter.clone(),
+                    line: index + 1,
+                    target: normalize(&dir.join(file)),
+                    selector,
+                });
+            }
+        }
+    }
+    Ok(includes)
+}
+
+/// Resolves `.` and `..` without touching the file system, so messages
+/// say `part1-basic-rs/src/lib.rs`, not `book/src/../../part1-basic-rs/…`.
+fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !normal.pop() {
+                    normal.push("..");
+                }
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// The `{{#kind argument}}` links of one line, as mdBook finds them:
+/// `\{{#...}}` is escaped and left alone.
+fn links(line: &str) -> Vec<(&str, &str)> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("{{") {
+        let escaped = rest[..start].ends_with('\\');
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            break;
+        };
+        let inner = &after[..end];
+        rest = &after[end + 2..];
+        if escaped || inner.contains('}') {
+            continue;
+        }
+        let Some(link) = inner.trim_start().strip_prefix('#') else {
+            continue;
+        };
+        let kind_end = link
+            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+            .unwrap_or(link.len());
+        let (kind, argument) = link.split_at(kind_end);
+        if !kind.is_empty() && argument.starts_with(char::is_whitespace) {
+            found.push((kind, argument.trim()));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::TempDir;
+
+    fn assert_clean(problems: Vec<Problem>) {
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(listed.is_empty(), "problems:\n{}", listed.join("\n"));
+    }
+
+    /// (a) holds in the real repository.
+    #[test]
+    fn book_includes_resolve() {
+        assert_clean(check_includes(&Layout::real().expect("layout")).expect("check"));
+    }
+
+    /// (b) holds in the real repository.
+    #[test]
+    fn every_anchor_is_in_the_book() {
+        assert_clean(check_anchors_used(&Layout::real().expect("layout")).expect("check"));
+    }
+
+    /// (c) holds in the real repository.
+    #[test]
+    fn summary_chapters_exist() {
+        assert_clean(check_summary(&Layout::real().expect("layout")).expect("check"));
+    }
+
+    /// (d) holds in the real repository.
+    #[test]
+    fn target_names_are_unique() {
+        assert_clean(check_target_names(&Layout::real().expect("layout")).expect("check"));
+    }
+
+    /// (e) holds in the real repository.
+    #[test]
+    fn anchors_are_well_formed() {
+        assert_clean(check_anchors_well_formed(&Layout::real().expect("layout")).expect("check"));
+    }
+
+    /// A small repository that passes every check; each test below breaks
+    /// one thing in it and expects exactly that problem.
+    fn good_fixture() -> TempDir {
+        let dir = TempDir::new("check");
+        dir.write(&[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"part1-a\", \"part2-b\", \"xtask\"]\n",
+            ),
+            (
+                "part1-a/Cargo.toml",
+                "[package]\nname = \"part1-a\"\n\n[[bin]]\nname = \"part1-a-server\"\npath = \"src/main.rs\"\n",
+            ),
+            (
+                "part1-a/src/lib.rs",
+                "// ANCHOR: greet\npub fn greet() {}\n// ANCHOR_END: greet\n",
+            ),
+            ("part1-a/src/main.rs", "fn main() {}\n"),
+            ("part2-b/Cargo.toml", "[package]\nname = \"part2-b\"\n"),
+            (
+                "part2-b/src/lib.rs",
+                "// ANCHOR: greet\npub fn greet() {}\n// ANCHOR_END: greet\n",
+            ),
+            ("part2-b/src/main.rs", "fn main() {}\n"),
+            (
+                "part2-b/tests/it/main.rs",
+                "// ANCHOR: test\n#[test]\nfn t() {}\n// ANCHOR_END: test\n",
+            ),
+            ("xtask/Cargo.toml", "[package]\nname = \"xtask\"\n"),
+            // Markers in xtask are not anchors: xtask is not a part.
+            ("xtask/src/main.rs", "// ANCHOR: not_a_part\nfn main() {}\n"),
+            (
+                "book/src/SUMMARY.md",
+                "# Summary\n\n[Introduction](introduction.md)\n\n- [Part 1](part1.md)\n- [Part 2](part2/index.md)\n- [Draft]()\n",
+            ),
+            ("book/src/introduction.md", "Hello.\nEscaped: \\{{#include nothing.rs:x}}\n"),
+            (
+                "book/src/part1.md",
+                "```rust,ignore\n{{#include ../../part1-a/src/lib.rs:greet}}\n```\n",
+            ),
+            (
+                "book/src/part2/index.md",
+                "{{#rustdoc_include ../../../part2-b/src/lib.rs:greet}}\n{{ #include ../../../part2-b/tests/it/main.rs:test }}\n{{#include ../../../part2-b/src/main.rs}}\n",
+            ),
+        ]);
+        dir
+    }
+
+    fn problems_in(dir: &TempDir) -> Vec<String> {
+        let layout = Layout::at(dir.path()).expect("layout");
+        check_all(&layout)
+            .expect("check")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_good_fixture_passes() {
+        let dir = good_fixture();
+        assert_eq!(problems_in(&dir), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_include_of_a_missing_file_or_anchor_fails() {
+        let dir = good_fixture();
+        dir.write(&[(
+            "book/src/part1.md",
+            "{{#include ../../part1-a/src/lib.rs:greet}}\n{{#include ../../part1-a/src/gone.rs}}\n{{#include ../../part1-a/src/lib.rs:nope}}\n{{#include ../../part1-a/src/lib.rs:2:3}}\n",
+        )]);
+        assert_eq!(
+            problems_in(&dir),
+            [
+                "book/src/part1.md:2: included file part1-a/src/gone.rs does not exist",
+                "book/src/part1.md:3: anchor `nope` is not defined in part1-a/src/lib.rs",
+                "book/src/part1.md:4: `2:3` includes by line numbers; wrap the code in `// ANCHOR: name` and include the anchor (STYLE.md)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_include_of_an_empty_anchor_fails() {
+        let dir = good_fixture();
+        dir.write(&[(
+            "part1-a/src/lib.rs",
+            "// ANCHOR: greet\npub fn greet() {}\n// ANCHOR_END: greet\n// ANCHOR: empty\n\n// ANCHOR_END: empty\n",
+        )]);
+        dir.write(&[(
+            "book/src/part1.md",
+            "{{#include ../../part1-a/src/lib.rs:greet}}\n{{#include ../../part1-a/src/lib.rs:empty}}\n",
+        )]);
+        assert_eq!(
+            problems_in(&dir),
+            ["book/src/part1.md:2: anchor `empty` in part1-a/src/lib.rs yields no text"]
+        );
+    }
+
+    #[test]
+    fn b_an_anchor_missing_from_the_book_fails() {
+        let dir = good_fixture();
+        dir.write(&[(
+            "part2-b/src/lib.rs",
+            "// ANCHOR: greet\npub fn greet() {}\n// ANCHOR_END: greet\n\n// ANCHOR: forgotten\npub fn forgotten() {}\n// ANCHOR_END: forgotten\n",
+        )]);
+        assert_eq!(
+            problems_in(&dir),
+            [
+                "part2-b/src/lib.rs:5: anchor `forgotten` is not included anywhere in the book ({{#include …:forgotten}})"
+            ]
+        );
+    }
+
+    #[test]
+    fn c_a_missing_chapter_fails() {
+        let dir = good_fixture();
+        dir.write(&[(
+            "book/src/SUMMARY.md",
+            "# Summary\n\n[Introduction](introduction.md)\n\n- [Part 1](part1.md)\n- [Part 2](part2/index.md)\n- [Part 3](part3.md#top)\n",
+        )]);
+        assert_eq!(
+            problems_in(&dir),
+            ["book/src/SUMMARY.md:7: chapter part3.md does not exist"]
+        );
+    }
+
+    #[test]
+    fn d_shared_lib_or_bin_names_fail() {
+        let dir = good_fixture();
+        dir.write(&[(
+            "part2-b/Cargo.toml",
+            "[package]\nname = \"part2-b\"\n\n[lib]\nname = \"part1_a\"\n\n[[bin]]\nname = \"part1-a-server\"\n",
+        )]);
+        assert_eq!(
+            problems_in(&dir),
+            [
+                "part2-b/Cargo.toml:5: lib name `part1_a` is also a lib of part1-a/Cargo.toml:2; give each part its own",
+                "part2-b/Cargo.toml:8: bin name `part1-a-server` is also a bin of part1-a/Cargo.toml:5; give each part its own",
+            ]
+        );
+    }
+
+    #[test]
+    fn d_inferred_bins_count_too() {
+        let dir = good_fixture();
+        dir.write(&[("part2-b/src/bin/part1-a-server.rs", "fn main() {}\n")]);
+        assert_eq!(
+            problems_in(&dir),
+            [
+                "part2-b/Cargo.toml:1: bin name `part1-a-server` is also a bin of part1-a/Cargo.toml:5; give each part its own"
+            ]
+        );
+    }
+
+    #[test]
+    fn e_malformed_anchors_fail() {
+        let dir = good_fixture();
+        dir.write(&[(
+            "part2-b/src/lib.rs",
+            "// ANCHOR: greet\npub fn greet() {}\n// ANCHOR_END: greet\n// ANCHOR: greet\n// ANCHOR_END: greet\n// ANCHOR: open\n// ANCHOR_END: stray\n",
+        )]);
+        let layout = Layout::at(dir.path()).expect("layout");
+        let problems: Vec<String> = check_anchors_well_formed(&layout)
+            .expect("check")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "part2-b/src/lib.rs:4: anchor `greet` is defined twice in this file (first at line 1); {{#include}} only takes the first",
+                "part2-b/src/lib.rs:5: anchor `greet` ends twice (first at line 3)",
+                "part2-b/src/lib.rs:6: ANCHOR: open has no ANCHOR_END: open in this file",
+                "part2-b/src/lib.rs:7: ANCHOR_END: stray without an ANCHOR: stray before it",
+            ]
+        );
+    }
+
+    #[test]
+    fn links_are_found_like_mdbook_does() {
+        assert_eq!(
+            links(
+                "a {{#include x.rs:y}} b {{ #rustdoc_include  z.rs }} \\{{#include no.rs}} {{#title T}}"
+            ),
+            [
+                ("include", "x.rs:y"),
+                ("rustdoc_include", "z.rs"),
+                ("title", "T")
+            ]
+        );
+        assert!(links("{{#include}}").is_empty());
+    }
+}
