@@ -307,11 +307,7 @@ impl TransportGuard {
     /// listed in the configuration. `null` (sandboxed frames, file pages) is not.
     fn origin_allowed(&self, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
-        if self
-            .allowed_origins
-            .iter()
-            .any(|allowed| *allowed == origin)
-        {
+        if self.allowed_origins.contains(&origin) {
             return true;
         }
         let Some(authority) = origin
