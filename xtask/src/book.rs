@@ -22,6 +22,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let output = Command::new("mdbook")
         .current_dir(&root)
         .args(["build", "book"])
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()
         .context("cannot run mdbook")?;
@@ -54,10 +55,30 @@ fn complaints<'a>(stdout: &'a str, stderr: &'a str) -> Vec<&'a str> {
         .lines()
         .chain(stderr.lines())
         .filter(|line| {
-            line.split(|ch: char| !ch.is_ascii_alphabetic())
+            strip_ansi(line)
+                .split(|ch: char| !ch.is_ascii_alphabetic())
                 .any(|word| word == "WARN" || word == "ERROR")
         })
         .collect()
+}
+
+/// Removes `ESC [ ... m` colour codes, in case mdBook colours its log
+/// despite `NO_COLOR` and a pipe.
+fn strip_ansi(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            for code in chars.by_ref() {
+                if code.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(ch);
+        }
+    }
+    plain
 }
 
 /// `cargo install --locked mdbook` when `mdbook --version` does not run.
@@ -92,12 +113,14 @@ mod tests {
         let stderr = "2026-01-01 INFO Book building has started\n\
                       2026-01-01 WARN mdbook::preprocess: Unable to find x\n\
                       [ERROR] (mdbook::renderer): boom\n\
+                      \x1b[33mWARN\x1b[0m coloured\n\
                       a WARNING-free line about WARNINGS\n";
         assert_eq!(
             complaints("", stderr),
             [
                 "2026-01-01 WARN mdbook::preprocess: Unable to find x",
-                "[ERROR] (mdbook::renderer): boom"
+                "[ERROR] (mdbook::renderer): boom",
+                "\x1b[33mWARN\x1b[0m coloured",
             ]
         );
     }

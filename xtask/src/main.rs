@@ -15,6 +15,8 @@ mod diff;
 mod test;
 mod workspace;
 
+use std::process::ExitCode;
+
 use anyhow::{Result, bail};
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
@@ -26,7 +28,19 @@ commands:
   check                 book includes and anchors, SUMMARY.md chapters, unique target names
   book                  check, then mdbook build book (installs mdbook if missing)";
 
-fn main() -> Result<()> {
+/// Prints the error chain, without anyhow's backtrace, and exits 1: the
+/// failures xtask reports are about the repository, not about xtask.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
         println!("{USAGE}");
