@@ -283,14 +283,13 @@ impl Targets {
         let mut autobins = true;
         let mut lib_section = false;
         let mut lib_name = None;
-        // Explicit [[bin]]s: name (with its line) and path.
-        let mut explicit: Vec<(Option<(String, usize)>, Option<String>)> = Vec::new();
+        let mut explicit: Vec<ExplicitBin> = Vec::new();
         let mut section = String::new();
         for (index, line) in manifest.lines().enumerate() {
             let line = line.trim();
             if let Some(header) = workspace::section_header(line) {
                 if header == "[bin]" {
-                    explicit.push((None, None));
+                    explicit.push(ExplicitBin::default());
                 }
                 lib_section |= header == "lib";
                 section = header;
@@ -315,10 +314,10 @@ impl Targets {
                 "[bin]" => {
                     if let Some(bin) = explicit.last_mut() {
                         if let Some(name) = name {
-                            bin.0 = Some((name, index + 1));
+                            bin.name = Some((name, index + 1));
                         }
                         if path.is_some() {
-                            bin.1 = path;
+                            bin.path = path;
                         }
                     }
                 }
@@ -339,7 +338,7 @@ impl Targets {
 
         let mut bins = Vec::new();
         let mut claimed_paths = BTreeSet::new();
-        for (name, path) in explicit {
+        for ExplicitBin { name, path } in explicit {
             let Some((name, line)) = name else { continue };
             claimed_paths.insert(path.unwrap_or_else(|| {
                 if name == package {
@@ -360,6 +359,13 @@ impl Targets {
         }
         Self { lib, bins }
     }
+}
+
+/// A `[[bin]]` table: its name (with the line naming it) and its path.
+#[derive(Debug, Default)]
+struct ExplicitBin {
+    name: Option<(String, usize)>,
+    path: Option<String>,
 }
 
 /// Cargo's inferred bins: `src/main.rs` (the package name), `src/bin/x.rs`
@@ -590,6 +596,46 @@ mod tests {
     #[test]
     fn anchors_are_well_formed() {
         assert_clean(check_anchors_well_formed(&Layout::real().expect("layout")).expect("check"));
+    }
+
+    /// The hand-written manifest reading of (d) finds the same lib and bin
+    /// names as cargo itself, for every member of the real workspace.
+    #[test]
+    fn target_names_match_cargo_metadata() {
+        let layout = Layout::real().expect("layout");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = std::process::Command::new(cargo)
+            .current_dir(&layout.root)
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .output()
+            .expect("cargo metadata");
+        assert!(output.status.success(), "cargo metadata failed");
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("metadata json");
+        let mut from_cargo = BTreeSet::new();
+        for package in metadata["packages"].as_array().expect("packages") {
+            for target in package["targets"].as_array().expect("targets") {
+                let kind = target["kind"][0].as_str().expect("kind");
+                if kind == "lib" || kind == "bin" {
+                    let name = target["name"].as_str().expect("name");
+                    from_cargo.insert((kind.to_owned(), name.to_owned()));
+                }
+            }
+        }
+        let mut ours = BTreeSet::new();
+        for member in &layout.members {
+            let dir = layout.root.join(member);
+            let manifest = fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
+            let targets = Targets::of(&dir, &manifest);
+            ours.extend(targets.lib.map(|(name, _)| ("lib".to_owned(), name)));
+            ours.extend(
+                targets
+                    .bins
+                    .into_iter()
+                    .map(|(name, _)| ("bin".to_owned(), name)),
+            );
+        }
+        assert_eq!(ours, from_cargo);
     }
 
     /// A small repository that passes every check; each test below breaks
