@@ -174,31 +174,61 @@ pub fn check_includes(layout: &Layout) -> Result<Vec<Problem>> {
 
 /// (b) Every anchor defined in a part's `src/` or `tests/` is included by
 /// some chapter: an anchor nobody quotes is a listing the book forgot.
+///
+/// Parts copy each other forward, so a block a later part carries unchanged
+/// counts as quoted when the book quotes the same file and anchor of another
+/// part and the text is identical: the reader has already seen it. A block
+/// that changed must be quoted from the part that changed it.
 pub fn check_anchors_used(layout: &Layout) -> Result<Vec<Problem>> {
     let mut used = BTreeSet::new();
+    let mut quoted_texts: BTreeSet<(PathBuf, String, String)> = BTreeSet::new();
     for include in book_includes(layout)? {
         if let (Some(anchor), Ok(target)) = (include.anchor(), include.target.canonicalize()) {
+            if let Some(text) = workspace::read_text(&target)?
+                && let Some(block) = workspace::anchored_text(&text, anchor)
+                && let Some(within) = within_part(layout, &target)
+            {
+                quoted_texts.insert((within, anchor.to_owned(), block.trim().to_owned()));
+            }
             used.insert((target, anchor.to_owned()));
         }
     }
     let mut problems = Vec::new();
     for (path, text) in part_sources(layout)? {
         let canonical = path.canonicalize()?;
+        let within = within_part(layout, &canonical);
         for (index, line) in text.lines().enumerate() {
-            if let Some(Marker::Start(name)) = workspace::marker(line)
-                && !used.contains(&(canonical.clone(), name.to_owned()))
-            {
+            let Some(Marker::Start(name)) = workspace::marker(line) else {
+                continue;
+            };
+            if used.contains(&(canonical.clone(), name.to_owned())) {
+                continue;
+            }
+            let block = workspace::anchored_text(&text, name).unwrap_or_default();
+            let seen_elsewhere = within.as_ref().is_some_and(|within| {
+                quoted_texts.contains(&(within.clone(), name.to_owned(), block.trim().to_owned()))
+            });
+            if !seen_elsewhere {
                 problems.push(Problem {
                     file: layout.relative(&path),
                     line: index + 1,
                     message: format!(
-                        "anchor `{name}` is not included anywhere in the book ({{{{#include …:{name}}}}})"
+                        "anchor `{name}` is not included anywhere in the book ({{{{#include …:{name}}}}}), nor is an identical copy from another part"
                     ),
                 });
             }
         }
     }
     Ok(problems)
+}
+
+/// A file's path inside its part (`src/lib.rs` for `part3-as-full/src/lib.rs`).
+fn within_part(layout: &Layout, canonical: &Path) -> Option<PathBuf> {
+    let root = layout.root.canonicalize().ok()?;
+    let relative = canonical.strip_prefix(root).ok()?;
+    let mut components = relative.components();
+    components.next()?;
+    Some(components.as_path().to_path_buf())
 }
 
 /// (c) Every chapter linked from `SUMMARY.md` exists (mdBook would create
