@@ -1,0 +1,66 @@
+//! `part5-client`: the MCP client of part 5. Everything happens in
+//! [`part5_client::client::run`]; this file reads flags, picks the browser,
+//! prints the results and turns the outcome into an exit code
+//! (0 success, 1 error, 2 authorization failed or denied, 130 Ctrl-C).
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use part5_client::{
+    client::{BrowserOpener, NoBrowser, Options, Outcome, StderrTranscript, SystemBrowser, run},
+    init_tracing,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = Options::parse();
+    init_tracing(&options.log_level);
+    let browser: Arc<dyn BrowserOpener> = if options.no_browser {
+        Arc::new(NoBrowser)
+    } else {
+        Arc::new(SystemBrowser::from_environment())
+    };
+    let outcome = tokio::select! {
+        outcome = run(&options, Arc::new(StderrTranscript), browser) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted");
+            return ExitCode::from(130);
+        }
+    };
+    match outcome {
+        Ok(outcome) => match print(&outcome, options.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(1)
+            }
+        },
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// Tool results on stdout: one JSON document with `--json`, else each result
+/// pretty-printed (its structured content when there is some, else its text).
+fn print(outcome: &Outcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+        return Ok(());
+    }
+    for call in &outcome.calls {
+        println!("{}:", call.tool);
+        match &call.result.structured_content {
+            Some(structured) => println!("{}", serde_json::to_string_pretty(structured)?),
+            None => {
+                for block in &call.result.content {
+                    if let Some(text) = block.as_text() {
+                        println!("{}", text.text);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

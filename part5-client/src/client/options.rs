@@ -1,0 +1,108 @@
+//! The command line of `part5-client`.
+
+use std::{path::PathBuf, time::Duration};
+
+use super::registration::ClientIdentity;
+
+// ANCHOR: options
+/// Flags of the client, each with an environment fallback.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "part5-client",
+    about = "Part 5: an MCP client that logs in with OAuth 2.1 when the server asks for it",
+    long_about = "Connects to an MCP server, lists its tools, calls `greet` without a token and \
+                  then `server_time`. When the server answers 401 it discovers the authorization \
+                  server, registers, opens the login page in your browser and retries with the token.\n\n\
+                  Exit codes: 0 success, 1 error, 2 authorization failed or denied, 130 interrupted."
+)]
+pub struct Options {
+    /// The MCP endpoint (the canonical resource URL; SPEC.md CL-04).
+    #[arg(
+        long,
+        env = "MCP_SERVER_URL",
+        default_value = "http://localhost:8000/mcp"
+    )]
+    pub server_url: String,
+    /// A client id registered with the authorization server beforehand; used
+    /// before any other registration method (SPEC.md CL-03).
+    #[arg(long, env = "MCP_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The secret of `--client-id`, for a confidential client.
+    #[arg(
+        long,
+        env = "MCP_CLIENT_SECRET",
+        requires = "client_id",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+    /// The https URL of this client's Client ID Metadata Document; used when
+    /// the authorization server advertises `client_id_metadata_document_supported`.
+    #[arg(long, env = "MCP_CLIENT_METADATA_URL")]
+    pub client_metadata_url: Option<String>,
+    /// The `client_name` sent with Dynamic Client Registration.
+    #[arg(long, env = "MCP_CLIENT_NAME", default_value = "part5-client")]
+    pub client_name: String,
+    /// Port of the loopback redirect listener on 127.0.0.1; 0 picks a free one.
+    #[arg(long, env = "MCP_CALLBACK_PORT", default_value_t = 0)]
+    pub callback_port: u16,
+    /// Print the login URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Seconds to wait for the login in the browser.
+    #[arg(
+        long,
+        env = "MCP_LOGIN_TIMEOUT",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    pub login_timeout: u64,
+    /// Keep tokens in this file between runs (created 0600). Without it tokens
+    /// live only in memory.
+    #[arg(long, env = "MCP_TOKEN_CACHE", value_name = "FILE")]
+    pub token_cache: Option<PathBuf>,
+    /// The name `greet` greets.
+    #[arg(long, default_value = "world")]
+    pub name: String,
+    /// Print the results as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Log filter, in `RUST_LOG` syntax; logs go to stderr.
+    #[arg(long, env = "MCP_CLIENT_LOG", default_value = "warn")]
+    pub log_level: String,
+}
+// ANCHOR_END: options
+
+impl Options {
+    /// The defaults for `server_url`, as if no other flag were given.
+    pub fn for_tests(server_url: impl Into<String>) -> Self {
+        Self {
+            server_url: server_url.into(),
+            client_id: None,
+            client_secret: None,
+            client_metadata_url: None,
+            client_name: "part5-client".into(),
+            callback_port: 0,
+            no_browser: false,
+            login_timeout: 300,
+            token_cache: None,
+            name: "world".into(),
+            json: false,
+            log_level: "warn".into(),
+        }
+    }
+
+    /// `--login-timeout` as a duration.
+    pub fn login_timeout(&self) -> Duration {
+        Duration::from_secs(self.login_timeout)
+    }
+
+    /// The client-identity flags.
+    pub fn identity(&self) -> ClientIdentity {
+        ClientIdentity {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            client_metadata_url: self.client_metadata_url.clone(),
+            client_name: self.client_name.clone(),
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! A stand-in for a person at a browser, so the whole flow runs unattended.
+//!
+//! It loads the authorization URL, fills the login form the authorization
+//! server shows (hidden fields such as the CSRF token included, cookies
+//! kept), presses Approve or Deny, and follows the redirect back to the
+//! client's loopback listener. The client only sees a browser command
+//! (`BROWSER=part5-scripted-browser`); tests can also use it in-process as a
+//! [`BrowserOpener`].
+//!
+//! It runs in the foreground and returns when the redirect has been
+//! delivered (well under a second on loopback), so its exit status tells the
+//! client whether it worked. A person's browser would stay open; nothing
+//! waits for this one.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use reqwest::{StatusCode, header};
+use url::Url;
+
+use super::{
+    browser::{BrowserError, BrowserOpener},
+    html_form::{HtmlForm, parse_forms},
+};
+
+/// The person: who logs in, and whether they approve.
+#[derive(Debug, Clone)]
+pub struct ScriptedBrowser {
+    /// Typed into the username field.
+    pub username: String,
+    /// Typed into the password field; never printed.
+    pub password: String,
+    /// Press Deny instead of Approve.
+    pub deny: bool,
+}
+
+/// What went wrong on the way to the callback.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptedBrowserError {
+    /// A request failed.
+    #[error("request to {url} failed: {message}")]
+    Http { url: String, message: String },
+    /// The AS answered something a person would have to read.
+    #[error("{url} answered {status}: {text}")]
+    Page {
+        url: String,
+        status: u16,
+        text: String,
+    },
+    /// The page has no form with the button we want.
+    #[error("no form with a {0} button on {1}")]
+    NoForm(&'static str, String),
+    /// The login page came back after submitting credentials.
+    #[error("the login was refused (wrong username or password?)")]
+    LoginRefused,
+    /// The AS redirected somewhere that is not a loopback address.
+    #[error("refusing to follow a redirect to {0}: not a loopback callback")]
+    NotLoopback(String),
+    /// Too many pages.
+    #[error("gave up after {0} pages")]
+    TooManySteps(usize),
+}
+
+/// Where the browser ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The loopback callback URL it loaded.
+    pub callback_url: String,
+    /// What the client's listener answered.
+    pub status: u16,
+}
+
+const MAX_STEPS: usize = 10;
+
+impl ScriptedBrowser {
+    // ANCHOR: visit
+    /// Loads `authorization_url` and clicks through to the callback.
+    pub async fn visit(&self, authorization_url: &str) -> Result<Delivered, ScriptedBrowserError> {
+        let http_error = |url: &Url, error: reqwest::Error| ScriptedBrowserError::Http {
+            url: url.to_string(),
+            message: error.to_string(),
+        };
+        let mut url = Url::parse(authorization_url).map_err(|error| {
+            ScriptedBrowserError::NotLoopback(format!("{authorization_url} ({error})"))
+        })?;
+        let origin = url.origin();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|error| http_error(&url, error))?;
+        let mut cookies = BTreeMap::new();
+        let mut form_body: Option<Vec<(String, String)>> = None;
+        let mut logged_in = false;
+        for _ in 0..MAX_STEPS {
+            let mut request = match form_body.take() {
+                Some(body) => http.post(url.clone()).form(&body),
+                None => http.get(url.clone()),
+            };
+            if !cookies.is_empty() {
+                request = request.header(header::COOKIE, cookie_header(&cookies));
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|error| http_error(&url, error))?;
+            remember_cookies(&mut cookies, &response);
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|location| url.join(location).ok());
+                let Some(next) = location else {
+                    return Err(page_error(
+                        &url,
+                        status,
+                        "a redirect without Location".into(),
+                    ));
+                };
+                if next.origin() == origin {
+                    url = next; // Still on the authorization server.
+                    continue;
+                }
+                return deliver(&http, next).await;
+            }
+            let body = response
+                .text()
+                .await
+                .map_err(|error| http_error(&url, error))?;
+            if status != StatusCode::OK {
+                return Err(page_error(&url, status, summary(&body)));
+            }
+            let forms = parse_forms(&body);
+            let has_login = forms
+                .iter()
+                .any(|form| form.inputs.iter().any(|i| i.kind == "password"));
+            if has_login && logged_in {
+                return Err(ScriptedBrowserError::LoginRefused);
+            }
+            let (form, fields) = self.fill(&forms, &url)?;
+            logged_in |= has_login;
+            url = match form.action.as_deref() {
+                Some(action) if !action.is_empty() => url
+                    .join(action)
+                    .map_err(|_| ScriptedBrowserError::NoForm("usable", url.to_string()))?,
+                _ => url.clone(),
+            };
+            if form.method == "POST" {
+                form_body = Some(fields);
+            } else {
+                url.query_pairs_mut().extend_pairs(&fields);
+            }
+        }
+        Err(ScriptedBrowserError::TooManySteps(MAX_STEPS))
+    }
+    // ANCHOR_END: visit
+
+    /// Picks the form with the wanted button and fills it in: hidden fields
+    /// as they are, the credentials into the text and password fields,
+    /// checked boxes, and the button's own `name=value`.
+    fn fill(
+        &self,
+        forms: &[HtmlForm],
+        url: &Url,
+    ) -> Result<(HtmlForm, Vec<(String, String)>), ScriptedBrowserError> {
+        let (intent, words): (&'static str, &[&str]) = if self.deny {
+            ("Deny", &["deny", "reject", "cancel", "decline"])
+        } else {
+            (
+                "Approve",
+                &[
+                    "approve",
+                    "allow",
+                    "accept",
+                    "authorize",
+                    "consent",
+                    "log in",
+                    "login",
+                    "sign in",
+                    "continue",
+                ],
+            )
+        };
+        let chosen = forms.iter().find_map(|form| {
+            let button = form
+                .buttons
+                .iter()
+                .find(|b| words.iter().any(|w| b.words().contains(w)))?;
+            Some((form, button))
+        });
+        let Some((form, button)) = chosen else {
+            return Err(ScriptedBrowserError::NoForm(intent, url.to_string()));
+        };
+        let mut fields = Vec::new();
+        let mut username_done = false;
+        for input in &form.inputs {
+            let value = match input.kind.as_str() {
+                "password" => self.password.clone(),
+                "text" | "email" if !username_done => {
+                    username_done = true;
+                    self.username.clone()
+                }
+                "checkbox" | "radio" if !input.checked => continue,
+                _ => input.value.clone(),
+            };
+            fields.push((input.name.clone(), value));
+        }
+        if let Some(name) = &button.name {
+            fields.push((name.clone(), button.value.clone()));
+        }
+        Ok((form.clone(), fields))
+    }
+}
+
+impl BrowserOpener for ScriptedBrowser {
+    fn open<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, BrowserError>> {
+        Box::pin(async move {
+            self.visit(url)
+                .await
+                .map(|_| "scripted browser".to_owned())
+                .map_err(|error| BrowserError::Other(error.to_string()))
+        })
+    }
+}
+
+/// Loads the callback, which must be on a loopback address (RFC 8252 §7.3):
+/// anything else would hand the code to a stranger.
+async fn deliver(http: &reqwest::Client, url: Url) -> Result<Delivered, ScriptedBrowserError> {
+    if !is_loopback_http(&url) {
+        return Err(ScriptedBrowserError::NotLoopback(url.to_string()));
+    }
+    let response =
+        http.get(url.clone())
+            .send()
+            .await
+            .map_err(|error| ScriptedBrowserError::Http {
+                url: url.to_string(),
+                message: error.to_string(),
+            })?;
+    Ok(Delivered {
+        callback_url: url.to_string(),
+        status: response.status().as_u16(),
+    })
+}
+
+/// `http(s)://127.0.0.1`, `[::1]` or `localhost`, any port.
+pub fn is_loopback_http(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    loopback && matches!(url.scheme(), "http" | "https")
+}
+
+/// Keeps `name=value` of every `Set-Cookie` (the jar of one origin: every
+/// request of the walk but the last goes to the authorization server).
+fn remember_cookies(cookies: &mut BTreeMap<String, String>, response: &reqwest::Response) {
+    for value in response.headers().get_all(header::SET_COOKIE) {
+        let Some(pair) = value.to_str().ok().and_then(|v| v.split(';').next()) else {
+            continue;
+        };
+        if let Some((name, value)) = pair.split_once('=') {
+            cookies.insert(name.trim().to_owned(), value.trim().to_owned());
+        }
+    }
+}
+
+fn cookie_header(cookies: &BTreeMap<String, String>) -> String {
+    cookies
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn page_error(url: &Url, status: StatusCode, text: String) -> ScriptedBrowserError {
+    ScriptedBrowserError::Page {
+        url: url.to_string(),
+        status: status.as_u16(),
+        text,
+    }
+}
+
+/// The first 200 characters of a page's text, for error messages.
+fn summary(html: &str) -> String {
+    let text = super::html_form::decode_entities(
+        &html
+            .split('<')
+            .filter_map(|part| part.split_once('>').map(|(_, text)| text))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_callbacks_are_followed() {
+        let check = |url: &str| {
+            Url::parse(url)
+                .map(|url| is_loopback_http(&url))
+                .unwrap_or(false)
+        };
+        assert!(check("http://127.0.0.1:5555/callback?code=x"));
+        assert!(check("http://[::1]:5555/callback"));
+        assert!(check("http://localhost:5555/callback"));
+        assert!(!check("https://evil.example/callback"));
+        assert!(!check("http://127.0.0.1.evil.example/callback"));
+        assert!(!check("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn fills_credentials_hidden_fields_and_the_chosen_button() {
+        let html = r#"<form method="post" action="/login"><input type="hidden" name="csrf" value="c1">
+            <input name="username"><input type="password" name="password">
+            <button name="decision" value="approve">Approve</button>
+            <button name="decision" value="deny">Deny</button></form>"#;
+        let forms = parse_forms(html);
+        let url = Url::parse("http://localhost:9000/authorize").ok();
+        let person = |deny| ScriptedBrowser {
+            username: "demo_user".into(),
+            password: "demo_password".into(),
+            deny,
+        };
+        let filled = url
+            .as_ref()
+            .and_then(|url| person(false).fill(&forms, url).ok());
+        let fields = filled.map(|(_, fields)| fields).unwrap_or_default();
+        let expected: Vec<(String, String)> = [
+            ("csrf", "c1"),
+            ("username", "demo_user"),
+            ("password", "demo_password"),
+            ("decision", "approve"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(fields, expected);
+        let denied = url
+            .as_ref()
+            .and_then(|url| person(true).fill(&forms, url).ok());
+        let last = denied.and_then(|(_, fields)| fields.last().cloned());
+        assert_eq!(last, Some(("decision".into(), "deny".into())));
+    }
+}

@@ -1,0 +1,218 @@
+//! The human transcript: one line per step of the flow.
+//!
+//! The flow reports [`Step`]s to a [`Transcript`]; the binary prints them to
+//! stderr, tests record them. No variant can carry a token, so a transcript
+//! cannot leak one (SPEC.md CL-07).
+
+use std::{fmt, sync::Mutex, time::Duration};
+
+// ANCHOR: step
+/// One thing the client did or learned, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Opening an MCP session; `with_token` says whether a bearer token goes along.
+    Connecting { url: String, with_token: bool },
+    /// The server answered `initialize`.
+    Connected {
+        server_name: String,
+        server_version: String,
+        protocol_version: String,
+    },
+    /// The tools the server offers.
+    Tools { names: Vec<String> },
+    /// Calling a tool.
+    Calling { tool: String },
+    /// The server refused with 401 or 403 and this challenge (SPEC.md CL-01, CL-05).
+    Challenge {
+        status: u16,
+        resource_metadata: Option<String>,
+        scope: Option<String>,
+        error: Option<String>,
+    },
+    /// Protected Resource Metadata found and checked (RFC 9728).
+    ResourceMetadata {
+        url: String,
+        resource: String,
+        authorization_servers: Vec<String>,
+        scopes_supported: Vec<String>,
+    },
+    /// Authorization server metadata found and checked (RFC 8414).
+    AuthorizationServer {
+        issuer: String,
+        metadata_url: String,
+    },
+    /// Tokens from `--token-cache` are used.
+    CachedTokens { path: String },
+    /// How the client got its client id (SPEC.md CL-03).
+    Registered { method: String, client_id: String },
+    /// The loopback listener is up (SPEC.md CL-06).
+    CallbackListening { redirect_uri: String },
+    /// Asking for these scopes (SPEC.md CL-05).
+    RequestingScopes { scopes: Vec<String>, upgrade: bool },
+    /// A browser was started with the authorization URL.
+    BrowserOpened { program: String },
+    /// No browser: the person has to open the URL.
+    OpenThisUrl { url: String, reason: String },
+    /// Waiting for the redirect back to the loopback listener.
+    WaitingForLogin { timeout: Duration },
+    /// The redirect arrived and passed the `state`/`iss` checks.
+    CallbackAccepted,
+    /// The code was exchanged; the token itself is never shown.
+    TokensReceived {
+        scopes: Vec<String>,
+        expires_in: Option<u64>,
+        refresh_token: bool,
+    },
+    /// Opening a new session that carries the token.
+    Reconnecting,
+}
+// ANCHOR_END: step
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connecting { url, with_token } => {
+                let how = if *with_token {
+                    "with a bearer token"
+                } else {
+                    "without a token"
+                };
+                write!(f, "connecting to {url} ({how})")
+            }
+            Self::Connected {
+                server_name,
+                server_version,
+                protocol_version,
+            } => write!(
+                f,
+                "connected to {server_name} {server_version}, MCP protocol {protocol_version}"
+            ),
+            Self::Tools { names } => write!(f, "tools offered: {}", names.join(", ")),
+            Self::Calling { tool } => write!(f, "calling {tool}"),
+            Self::Challenge {
+                status,
+                resource_metadata,
+                scope,
+                error,
+            } => {
+                write!(f, "server answered {status}")?;
+                if let Some(error) = error {
+                    write!(f, " error={error}")?;
+                }
+                if let Some(scope) = scope {
+                    write!(f, " scope=\"{scope}\"")?;
+                }
+                if let Some(url) = resource_metadata {
+                    write!(f, " resource_metadata={url}")?;
+                }
+                Ok(())
+            }
+            Self::ResourceMetadata {
+                url,
+                resource,
+                authorization_servers,
+                scopes_supported,
+            } => write!(
+                f,
+                "resource metadata at {url}: resource {resource}, authorization servers [{}], scopes [{}]",
+                authorization_servers.join(", "),
+                scopes_supported.join(" ")
+            ),
+            Self::AuthorizationServer {
+                issuer,
+                metadata_url,
+            } => {
+                write!(
+                    f,
+                    "authorization server {issuer} (metadata at {metadata_url})"
+                )
+            }
+            Self::CachedTokens { path } => write!(f, "using cached tokens from {path}"),
+            Self::Registered { method, client_id } => {
+                write!(f, "client id {client_id} ({method})")
+            }
+            Self::CallbackListening { redirect_uri } => {
+                write!(f, "listening for the redirect on {redirect_uri}")
+            }
+            Self::RequestingScopes { scopes, upgrade } => {
+                let what = if *upgrade {
+                    "re-authorizing for"
+                } else {
+                    "requesting"
+                };
+                write!(f, "{what} scopes \"{}\"", scopes.join(" "))
+            }
+            Self::BrowserOpened { program } => {
+                write!(f, "opened the login page in your browser ({program})")
+            }
+            Self::OpenThisUrl { url, reason } => {
+                write!(f, "{reason}; open this URL to log in:\n\n    {url}\n")
+            }
+            Self::WaitingForLogin { timeout } => {
+                write!(
+                    f,
+                    "waiting up to {} s for the login to finish",
+                    timeout.as_secs()
+                )
+            }
+            Self::CallbackAccepted => {
+                write!(f, "authorization response accepted (state and iss checked)")
+            }
+            Self::TokensReceived {
+                scopes,
+                expires_in,
+                refresh_token,
+            } => {
+                write!(f, "received an access token for \"{}\"", scopes.join(" "))?;
+                if let Some(seconds) = expires_in {
+                    write!(f, ", valid {seconds} s")?;
+                }
+                if *refresh_token {
+                    write!(f, ", with a refresh token")?;
+                }
+                Ok(())
+            }
+            Self::Reconnecting => write!(f, "reconnecting with the access token"),
+        }
+    }
+}
+
+/// Where the steps go. The binary prints them; tests record them.
+pub trait Transcript: Send + Sync {
+    /// Reports one step.
+    fn step(&self, step: Step);
+}
+
+/// Prints each step to stderr, so stdout stays free for results (and `--json`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StderrTranscript;
+
+impl Transcript for StderrTranscript {
+    fn step(&self, step: Step) {
+        eprintln!("• {step}");
+    }
+}
+
+/// Keeps the steps in memory, for tests.
+#[derive(Debug, Default)]
+pub struct RecordingTranscript {
+    steps: Mutex<Vec<Step>>,
+}
+
+impl RecordingTranscript {
+    /// The steps reported so far.
+    pub fn steps(&self) -> Vec<Step> {
+        self.steps
+            .lock()
+            .map(|steps| steps.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Transcript for RecordingTranscript {
+    fn step(&self, step: Step) {
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.push(step);
+        }
+    }
+}

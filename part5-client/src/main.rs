@@ -1,0 +1,17 @@
+//! `part5-rs`: runs the MCP server of part 5 (copied from part 1 until part 4 lands).
+
+use anyhow::Context;
+use clap::Parser;
+use part5_client::{Config, init_tracing, serve, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_tracing(&config.log_level);
+    let address = (config.host.as_str(), config.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot bind {}:{}", config.host, config.port))?;
+    serve(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
