@@ -1,5 +1,8 @@
 //! Integration tests of part 1, through the real HTTP interface.
 
+mod client_callback;
+mod client_flow;
+mod client_support;
 mod support;
 mod tools;
 mod transport;
