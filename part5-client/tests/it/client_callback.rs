@@ -1,5 +1,8 @@
 //! The loopback listener over real HTTP (SPEC.md CL-04, CL-06).
 
+// Helpers outside `#[test]` functions may fail loudly too: this is test code.
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use part5_client::client::{

@@ -1,6 +1,9 @@
 //! The client run in-process against the mock AS and RS of `client_support`,
 //! with the scripted browser as the person.
 
+// Helpers outside `#[test]` functions may fail loudly too: this is test code.
+#![allow(clippy::expect_used)]
+
 use std::sync::Arc;
 
 use part5_client::client::{

@@ -3,6 +3,9 @@
 //! one [`MockState`] so the RS knows the tokens the AS issued, and they
 //! record every request so tests can assert on what the client sent.
 
+// Helpers outside `#[test]` functions may fail loudly too: this is test code.
+#![allow(clippy::expect_used)]
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},

@@ -1,6 +1,7 @@
 //! Integration tests of part 1, through the real HTTP interface.
 
 mod client_callback;
+mod client_cli;
 mod client_flow;
 mod client_support;
 mod support;
