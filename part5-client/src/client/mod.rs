@@ -5,18 +5,19 @@
 //! token, call `server_time`, and when the server answers 401 do the flow
 //! below and retry. The modules, in the order the flow uses them:
 //!
-//! - [`options`]: the command line ([`Options`]).
+//! - [`options`]: the command line ([`Options`]); [`outcome`]: what a run returns.
 //! - [`resource`]: the canonical server URL, which is also the RFC 8707 `resource`.
 //! - [`session`]: MCP sessions through rmcp's `AuthClient`; 401/403 ⇒ authorize, retry.
 //! - [`challenge`]: parsing `WWW-Authenticate: Bearer …`.
 //! - [`discovery`]: Protected Resource Metadata, then authorization server metadata.
 //! - [`registration`]: pre-registered id, Client ID Metadata Document, or DCR.
 //! - [`authorize`]: one authorization; [`pkce`] checks the request rmcp built.
-//! - [`callback`]: the loopback redirect listener; [`browser`]: opening the URL.
+//! - [`callback`]: the loopback redirect listener, which [`redirect`] checks;
+//!   [`browser`]: opening the URL.
 //! - [`tokens`]: the token cache file; rmcp keeps and refreshes the tokens.
 //! - [`transcript`]: the steps, for people; [`error`]: what can fail, and exit codes.
 //! - [`scripted_browser`]: a stand-in for a person at a browser, for tests and demos;
-//!   [`html_form`] reads the login page for it.
+//!   [`html_form`] reads the login page for it, [`login_form`] fills it in.
 //!
 //! What rmcp does and what we add is said at the top of each module.
 
@@ -27,8 +28,11 @@ pub mod challenge;
 pub mod discovery;
 pub mod error;
 pub mod html_form;
+pub mod login_form;
 pub mod options;
+pub mod outcome;
 pub mod pkce;
+pub mod redirect;
 pub mod registration;
 pub mod resource;
 pub mod scripted_browser;
@@ -39,50 +43,20 @@ pub mod transcript;
 use std::{sync::Arc, time::Duration};
 
 use rmcp::{
-    model::{CallToolRequestParams, CallToolResult},
+    model::CallToolRequestParams,
     transport::auth::{AuthClient, AuthorizationManager, CredentialStore as _},
 };
-use serde::Serialize;
 use url::Url;
 
 pub use browser::{BrowserOpener, NoBrowser, SystemBrowser};
 pub use error::ClientError;
 pub use options::Options;
+pub use outcome::{Outcome, ToolCall};
 pub use transcript::{RecordingTranscript, StderrTranscript, Step, Transcript};
 
 use callback::CallbackServer;
 use discovery::Discovery;
 use registration::{Registration, RegistrationMethod};
-
-// ANCHOR: outcome
-/// What a successful run produced (printed as JSON with `--json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    /// The server's name and version from `initialize`.
-    pub server_name: String,
-    /// The server's version.
-    pub server_version: String,
-    /// The negotiated MCP protocol version.
-    pub protocol_version: String,
-    /// The names of the tools the server offers.
-    pub tools: Vec<String>,
-    /// Each tool call and its result, in order.
-    pub calls: Vec<ToolCall>,
-    /// How many times the person was sent to the login page.
-    pub logins: u32,
-}
-
-/// One `tools/call` and its result.
-#[derive(Debug, Clone, Serialize)]
-pub struct ToolCall {
-    /// The tool.
-    pub tool: String,
-    /// Its arguments.
-    pub arguments: serde_json::Value,
-    /// What it returned.
-    pub result: CallToolResult,
-}
-// ANCHOR_END: outcome
 
 // ANCHOR: run
 /// Runs the client once. `transcript` receives the steps; `browser` shows the
