@@ -9,6 +9,7 @@
 //! [`workspace`] holds what these share: the repository root, the member
 //! list, tree walking and anchor markers.
 
+mod bench;
 mod book;
 mod check;
 mod diff;
@@ -26,7 +27,8 @@ commands:
   diff A B [--write]    what part B changes in part A (parts by number or directory);
                         --write stores it in book/src/generated/diff-A-B.md
   check                 book includes and anchors, SUMMARY.md chapters, unique target names
-  book                  check, then mdbook build book (installs mdbook if missing)";
+  book                  check, then mdbook build book (installs mdbook if missing)
+  bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)";
 
 /// Prints the error chain, without anyhow's backtrace, and exits 1: the
 /// failures xtask reports are about the repository, not about xtask.
@@ -51,6 +53,7 @@ fn run() -> Result<()> {
         "diff" => diff::run(rest),
         "check" => check::run(rest),
         "book" => book::run(rest),
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,81 @@
+//! `cargo xtask bench [--quick] [--part N]`: what a protected tool call
+//! costs, measured against the limit of this machine.
+//!
+//! It builds the authorization server (AS) and resource server (RS) of the
+//! newest part that has both, in release mode, starts them on free loopback
+//! ports (the RS twice: once with its default introspection cache, once
+//! with the cache off), and loads them with wrk, round-robin in slices so
+//! that every scenario sees the same machine:
+//!
+//! | scenario | what one request is |
+//! |---|---|
+//! | `baseline` | a bare axum handler in this process: the practical limit |
+//! | `public` | MCP `tools/call greet`, no token |
+//! | `protected-warm` | `tools/call server_time` with a token whose introspection is cached |
+//! | `protected-cold` | the same against the RS without a cache: one introspection per call |
+//! | `introspect` | the AS's `/introspect` alone |
+//! | `full-flow` | register, authorize, login, token, one after the other (reqwest) |
+//!
+//! Modules: [`options`](self::options) (flags), [`servers`](self::servers)
+//! (build, start, `/proc`), [`local`](self::local) (the baseline and the
+//! counting proxy), [`oauth`](self::oauth) (login and MCP handshake over
+//! HTTP), [`wrk`](self::wrk) (scripts and report parsing),
+//! [`stats`](self::stats) (percentiles), [`run`](self::run) (the rounds) and
+//! [`report`](self::report) (table, targets, JSON) with [`svg`](self::svg)
+//! (the chart).
+
+mod local;
+mod oauth;
+mod options;
+mod report;
+mod run;
+mod servers;
+mod stats;
+mod svg;
+mod wrk;
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::workspace;
+
+/// Runs the benchmark; with `--quick`, fails on any error or non-2xx.
+///
+/// The baseline server and the counting proxy run inside xtask, so xtask
+/// itself must be an optimized build: `cargo xtask` builds it in debug
+/// mode, and a debug baseline would flatter every ratio. A debug xtask
+/// therefore runs `cargo run --release -p xtask -- bench ...` and passes on
+/// its exit status.
+pub fn run(args: &[String]) -> Result<()> {
+    let options = options::Options::parse(args)?;
+    if cfg!(debug_assertions) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace::root())
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "xtask",
+                "--",
+                "bench",
+            ])
+            .args(args)
+            .status()
+            .context("cannot run the release build of xtask")?;
+        if !status.success() {
+            bail!("the release build of `xtask bench` failed ({status})");
+        }
+        return Ok(());
+    }
+    let results = run::measure(&options)?;
+    let report = report::Report::new(&options, &results);
+    report.print();
+    report.write()?;
+    if options.quick && results.errors() > 0 {
+        bail!("{} errors or non-2xx responses", results.errors());
+    }
+    Ok(())
+}

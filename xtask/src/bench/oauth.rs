@@ -1,0 +1,265 @@
+//! The OAuth flow and the MCP handshake, driven over HTTP as a client and
+//! a browser would: register (RFC 7591), `GET /authorize`, read the login
+//! form, post the credentials with its CSRF token and cookie, take the code
+//! from the 303, redeem it at `/token` with the PKCE verifier and the
+//! `resource` (RFC 8707). Nothing reaches into the servers' memory.
+
+use anyhow::{Context, Result, bail, ensure};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::{Client, StatusCode, header};
+use sha2::{Digest as _, Sha256};
+
+/// The demo user of the authorization server (its defaults).
+pub const USERNAME: &str = "demo_user";
+pub const PASSWORD: &str = "demo_password";
+/// The redirect URI the bench registers. A loopback URI is allowed on any
+/// port (RFC 8252 §7.3); nothing listens there, the code is read from the
+/// `Location` header instead.
+const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";
+/// The protocol version of every MCP request after `initialize`.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// A client that neither follows redirects nor uses a proxy.
+pub fn http_client() -> Result<Client> {
+    Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build an HTTP client")
+}
+
+/// One whole authorization-code flow; returns the access token for
+/// `resource`.
+pub async fn login(http: &Client, issuer: &str, resource: &str) -> Result<String> {
+    let registered: serde_json::Value = expect(
+        http.post(format!("{issuer}/register"))
+            .json(&serde_json::json!({
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "none",
+                "client_name": "xtask bench",
+            }))
+            .send()
+            .await?,
+        StatusCode::CREATED,
+        "register",
+    )
+    .await?
+    .json()
+    .await?;
+    let client_id = registered["client_id"]
+        .as_str()
+        .context("registration returned no client_id")?
+        .to_owned();
+
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let state = uuid::Uuid::new_v4().simple().to_string();
+    let page = expect(
+        http.get(format!("{issuer}/authorize"))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("state", &state),
+                ("resource", resource),
+                ("scope", "mcp:tools"),
+            ])
+            .send()
+            .await?,
+        StatusCode::OK,
+        "authorize",
+    )
+    .await?;
+    let cookie = session_cookie(page.headers()).context("the login page set no cookie")?;
+    let html = page.text().await?;
+    let pending = hidden_field(&html, "pending").context("no `pending` field in the form")?;
+    let csrf = hidden_field(&html, "csrf").context("no `csrf` field in the form")?;
+
+    let answer = expect(
+        http.post(format!("{issuer}/login"))
+            .header(header::COOKIE, cookie)
+            .form(&[
+                ("pending", pending.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("action", "approve"),
+            ])
+            .send()
+            .await?,
+        StatusCode::SEE_OTHER,
+        "login",
+    )
+    .await?;
+    let location = answer
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .context("the login answer has no Location")?;
+    let location = url::Url::parse(location).context("Location is not a URL")?;
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    ensure!(
+        param("state").as_deref() == Some(state.as_str()),
+        "state changed"
+    );
+    let code = param("code").with_context(|| format!("no code in {location}"))?;
+
+    let tokens: serde_json::Value = expect(
+        http.post(format!("{issuer}/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client_id.as_str()),
+                ("code_verifier", verifier.as_str()),
+                ("resource", resource),
+            ])
+            .send()
+            .await?,
+        StatusCode::OK,
+        "token",
+    )
+    .await?
+    .json()
+    .await?;
+    tokens["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the token response has no access_token")
+}
+
+/// Starts an MCP session (`initialize`, then `notifications/initialized`),
+/// with a token when given; returns the session id.
+pub async fn mcp_session(http: &Client, mcp_url: &str, token: Option<&str>) -> Result<String> {
+    let mut request = mcp_post(http, mcp_url, token, None).json(&serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": { "name": "xtask-bench", "version": "0" }
+        }
+    }));
+    request = request.header("mcp-protocol-version", PROTOCOL_VERSION);
+    let response = expect(request.send().await?, StatusCode::OK, "initialize").await?;
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .context("initialize returned no Mcp-Session-Id")?
+        .to_owned();
+    let _ = response.text().await?;
+    let notified = mcp_post(http, mcp_url, token, Some(&session))
+        .json(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await?;
+    ensure!(
+        notified.status().is_success(),
+        "notifications/initialized answered {}",
+        notified.status()
+    );
+    Ok(session)
+}
+
+/// Sends `body` once the way wrk will, and checks that the answer is a
+/// 200 whose JSON-RPC message is a result, not an error: wrk only sees the
+/// status code, so this proves the status means what the scenario claims.
+pub async fn check_call(
+    http: &Client,
+    mcp_url: &str,
+    token: Option<&str>,
+    session: &str,
+    body: &str,
+) -> Result<()> {
+    let response = mcp_post(http, mcp_url, token, Some(session))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(
+        status == StatusCode::OK,
+        "{mcp_url} answered {status}: {text}"
+    );
+    ensure!(
+        text.contains("\"result\"") && !text.contains("\"isError\":true"),
+        "{mcp_url} answered an error: {text}"
+    );
+    Ok(())
+}
+
+fn mcp_post(
+    http: &Client,
+    url: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut request = http
+        .post(url)
+        .header(header::ACCEPT, "application/json, text/event-stream");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", PROTOCOL_VERSION);
+    }
+    request
+}
+
+/// Fails with the body when the status is not `want`.
+async fn expect(
+    response: reqwest::Response,
+    want: StatusCode,
+    step: &str,
+) -> Result<reqwest::Response> {
+    if response.status() == want {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    bail!("{step}: expected {want}, got {status}: {body}")
+}
+
+/// `name=value` of the first `Set-Cookie`, ready for a `Cookie` header.
+fn session_cookie(headers: &header::HeaderMap) -> Option<String> {
+    let value = headers.get(header::SET_COOKIE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_owned())
+}
+
+/// The value of `<input ... name="NAME" value="VALUE">` in the login page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\"");
+    let start = html.find(&marker)? + marker.len();
+    let tag_end = start + html[start..].find('>')?;
+    let tag = &html[start..tag_end];
+    let value_start = tag.find("value=\"")? + "value=\"".len();
+    let value_end = value_start + tag[value_start..].find('"')?;
+    Some(tag[value_start..value_end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_fields_are_read_from_the_login_form() {
+        let html = r#"<form method="post" action="/login"><input type="hidden" name="pending" value="p-123"><input type="hidden" name="csrf" value="c_456"><label>User name <input name="username"></label></form>"#;
+        assert_eq!(hidden_field(html, "pending").as_deref(), Some("p-123"));
+        assert_eq!(hidden_field(html, "csrf").as_deref(), Some("c_456"));
+        assert_eq!(hidden_field(html, "username"), None);
+        assert_eq!(hidden_field(html, "missing"), None);
+    }
+}

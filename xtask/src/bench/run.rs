@@ -1,0 +1,458 @@
+//! The measurement: start everything, log in, then run the scenarios
+//! round-robin and collect what they report.
+
+use std::{
+    fs,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{Context, Result};
+
+use super::{
+    local::{Baseline, CountingProxy},
+    oauth,
+    options::Options,
+    servers::{self, PartBinaries, Server},
+    stats::Samples,
+    wrk::{self, ID_PLACEHOLDER, RequestSpec},
+};
+use crate::workspace;
+
+/// The wrk scenarios, in the order every round runs them.
+pub const SCENARIOS: [&str; 5] = [
+    "baseline",
+    "public",
+    "protected-warm",
+    "protected-cold",
+    "introspect",
+];
+
+/// What one scenario added up to over all rounds.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub requests: u64,
+    pub seconds: f64,
+    pub socket_errors: u64,
+    pub status_errors: u64,
+    pub samples: Samples,
+    /// `POST /introspect` requests the AS received during this scenario's
+    /// slices, when a counting proxy sat in front of it.
+    pub introspections: Option<u64>,
+}
+
+impl ScenarioResult {
+    pub fn requests_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.requests as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.socket_errors + self.status_errors
+    }
+}
+
+/// One server's resident memory: after the first round, after the round
+/// memory is compared at, and its peak at the end.
+#[derive(Debug, Clone)]
+pub struct MemoryRow {
+    pub server: String,
+    pub rss_first_kib: u64,
+    pub rss_later_kib: u64,
+    pub peak_kib: u64,
+    /// Whether this server's memory is held to the no-growth target.
+    pub checked: bool,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone)]
+pub struct Results {
+    pub binaries: PartBinaries,
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub scenarios: Vec<ScenarioResult>,
+    pub full_flow: ScenarioResult,
+    pub memory: Vec<MemoryRow>,
+}
+
+impl Results {
+    pub fn scenario(&self, name: &str) -> Option<&ScenarioResult> {
+        self.scenarios.iter().find(|scenario| scenario.name == name)
+    }
+
+    /// Socket errors, non-2xx responses and failed flows, all together.
+    pub fn errors(&self) -> u64 {
+        self.scenarios
+            .iter()
+            .map(ScenarioResult::errors)
+            .sum::<u64>()
+            + self.full_flow.errors()
+    }
+}
+
+/// The output directory, `target/bench/`.
+pub fn output_dir() -> PathBuf {
+    workspace::root().join("target").join("bench")
+}
+
+/// Builds, starts, logs in, and runs every round.
+pub fn measure(options: &Options) -> Result<Results> {
+    wrk::ensure_installed()?;
+    let binaries = servers::resolve(options.part, options.as_part)?;
+    let as_bin = &binaries.authorization_server;
+    let rs_bin = &binaries.resource_server;
+    eprintln!(
+        "bench: part {} — AS {} ({}), RS {} ({}), release build",
+        binaries.part, as_bin.bin, as_bin.package, rs_bin.bin, rs_bin.package
+    );
+    servers::build_release(&[&as_bin.package, &rs_bin.package])?;
+    let dir = output_dir();
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+
+    // Ports first: the AS must know the RS URLs (its resources) and the
+    // RSes the AS URL.
+    let as_address = loopback(servers::free_port()?);
+    let warm_address = loopback(servers::free_port()?);
+    let cold_address = loopback(servers::free_port()?);
+    let issuer = format!("http://{as_address}");
+    let warm_url = format!("http://{warm_address}/mcp");
+    let cold_url = format!("http://{cold_address}/mcp");
+
+    let baseline = Baseline::start(cpus)?;
+    let authorization_server = Server::start(
+        "AS",
+        &servers::release_binary(&as_bin.bin),
+        &[
+            ("AS_HOST", "127.0.0.1".into()),
+            ("AS_SERVER_PORT", as_address.port().to_string()),
+            ("AS_ISSUER", issuer.clone()),
+            ("AS_RESOURCES", format!("{warm_url},{cold_url}")),
+            ("AS_INTROSPECTION_CLIENT_ID", "mcp-resource-server".into()),
+            (
+                "AS_INTROSPECTION_CLIENT_SECRET",
+                "demo-resource-server-secret".into(),
+            ),
+            ("AS_DEMO_USERNAME", oauth::USERNAME.into()),
+            ("AS_DEMO_PASSWORD", oauth::PASSWORD.into()),
+        ],
+        as_address,
+        dir.join("as.log"),
+    )?;
+    // Each RS reaches the AS through its own counting proxy.
+    let warm_proxy = CountingProxy::start(as_address)?;
+    let cold_proxy = CountingProxy::start(as_address)?;
+    let rs_binary = servers::release_binary(&rs_bin.bin);
+    let rs_env = |address: SocketAddr, proxy: &CountingProxy, url: &str| {
+        vec![
+            ("RS_HOST", "127.0.0.1".to_owned()),
+            ("RS_PORT", address.port().to_string()),
+            ("RS_AUTH_SERVER_URL", format!("http://{}", proxy.address)),
+            ("RS_PUBLIC_URL", url.to_owned()),
+            ("RS_CLIENT_ID", "mcp-resource-server".into()),
+            ("RS_CLIENT_SECRET", "demo-resource-server-secret".into()),
+        ]
+    };
+    let warm = Server::start(
+        "RS (cache on)",
+        &rs_binary,
+        &rs_env(warm_address, &warm_proxy, &warm_url),
+        warm_address,
+        dir.join("rs-warm.log"),
+    )?;
+    let mut cold_env = rs_env(cold_address, &cold_proxy, &cold_url);
+    cold_env.push(("RS_INTROSPECTION_CACHE_TTL", "0".into()));
+    let cold = Server::start(
+        "RS (cache off)",
+        &rs_binary,
+        &cold_env,
+        cold_address,
+        dir.join("rs-cold.log"),
+    )?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let http = oauth::http_client()?;
+    let setup = runtime.block_on(async {
+        let warm_token = oauth::login(&http, &issuer, &warm_url).await?;
+        let cold_token = oauth::login(&http, &issuer, &cold_url).await?;
+        let public_session = oauth::mcp_session(&http, &warm_url, None).await?;
+        let warm_session = oauth::mcp_session(&http, &warm_url, Some(&warm_token)).await?;
+        let cold_session = oauth::mcp_session(&http, &cold_url, Some(&cold_token)).await?;
+        let greet = call_body("greet", r#"{"name":"bench"}"#);
+        let time = call_body("server_time", "{}");
+        let probe = |body: &str| body.replace(ID_PLACEHOLDER, "1");
+        oauth::check_call(&http, &warm_url, None, &public_session, &probe(&greet)).await?;
+        oauth::check_call(
+            &http,
+            &warm_url,
+            Some(&warm_token),
+            &warm_session,
+            &probe(&time),
+        )
+        .await?;
+        oauth::check_call(
+            &http,
+            &cold_url,
+            Some(&cold_token),
+            &cold_session,
+            &probe(&time),
+        )
+        .await?;
+        anyhow::Ok((
+            warm_token,
+            cold_token,
+            public_session,
+            warm_session,
+            cold_session,
+        ))
+    })?;
+    let (warm_token, cold_token, public_session, warm_session, cold_session) = setup;
+
+    let specs = [
+        (format!("http://{}", baseline.address), baseline_spec()),
+        (
+            format!("http://{warm_address}"),
+            mcp_spec(
+                None,
+                &public_session,
+                call_body("greet", r#"{"name":"bench"}"#),
+            ),
+        ),
+        (
+            format!("http://{warm_address}"),
+            mcp_spec(
+                Some(&warm_token),
+                &warm_session,
+                call_body("server_time", "{}"),
+            ),
+        ),
+        (
+            format!("http://{cold_address}"),
+            mcp_spec(
+                Some(&cold_token),
+                &cold_session,
+                call_body("server_time", "{}"),
+            ),
+        ),
+        (issuer.clone(), introspect_spec(&warm_token)),
+    ];
+    let mut scripts = Vec::new();
+    for (name, (_, spec)) in SCENARIOS.iter().zip(&specs) {
+        let path = dir.join(format!("{name}.lua"));
+        fs::write(&path, wrk::script(spec))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        scripts.push(path);
+    }
+
+    let mut scenarios: Vec<ScenarioResult> = SCENARIOS
+        .iter()
+        .map(|name| ScenarioResult {
+            name: (*name).to_owned(),
+            ..ScenarioResult::default()
+        })
+        .collect();
+    let mut full_flow = ScenarioResult {
+        name: "full-flow".into(),
+        ..ScenarioResult::default()
+    };
+    let rs_servers = [&warm, &cold];
+    let mut rss_after_round: Vec<Vec<u64>> = Vec::new();
+    let threads = u32::try_from(cpus).unwrap_or(1);
+    for round in 1..=options.rounds {
+        for (index, scenario) in scenarios.iter_mut().enumerate() {
+            eprintln!(
+                "bench: round {round}/{}: {} for {} s",
+                options.rounds,
+                scenario.name,
+                options.slice().as_secs()
+            );
+            let proxy = match scenario.name.as_str() {
+                "protected-warm" => Some(&warm_proxy),
+                "protected-cold" => Some(&cold_proxy),
+                _ => None,
+            };
+            let before = proxy.map(CountingProxy::count);
+            let report = wrk::run(
+                &specs[index].0,
+                &scripts[index],
+                options.connections,
+                threads,
+                options.slice(),
+            )?;
+            if let (Some(proxy), Some(before)) = (proxy, before) {
+                *scenario.introspections.get_or_insert(0) += proxy.count() - before;
+            }
+            scenario.requests += report.requests;
+            scenario.seconds += report.seconds;
+            scenario.socket_errors += report.socket_errors;
+            scenario.status_errors += report.status_errors;
+            scenario
+                .samples
+                .push_sketch(&report.sketch, report.requests);
+        }
+        let flows = flows_in_round(options, round);
+        eprintln!(
+            "bench: round {round}/{}: full-flow × {flows}",
+            options.rounds
+        );
+        runtime.block_on(run_flows(&http, &issuer, &warm_url, flows, &mut full_flow));
+        rss_after_round.push(
+            rs_servers
+                .iter()
+                .map(|server| server.memory().map(|memory| memory.rss_kib))
+                .collect::<Result<_>>()?,
+        );
+    }
+
+    let later = options.memory_round() - 1;
+    let mut memory = Vec::new();
+    for (index, server) in rs_servers.iter().enumerate() {
+        memory.push(MemoryRow {
+            server: server.name.clone(),
+            rss_first_kib: rss_after_round[0][index],
+            rss_later_kib: rss_after_round[later][index],
+            peak_kib: server.memory()?.peak_kib,
+            checked: true,
+        });
+    }
+    let as_memory = authorization_server.memory()?;
+    memory.push(MemoryRow {
+        server: authorization_server.name.clone(),
+        rss_first_kib: as_memory.rss_kib,
+        rss_later_kib: as_memory.rss_kib,
+        peak_kib: as_memory.peak_kib,
+        checked: false,
+    });
+    Ok(Results {
+        binaries,
+        cpus,
+        cpu_model: cpu_model(Path::new("/proc/cpuinfo")),
+        scenarios,
+        full_flow,
+        memory,
+    })
+}
+
+/// The flows of round `round`: the total spread evenly, the rest first.
+fn flows_in_round(options: &Options, round: u32) -> u32 {
+    let base = options.flows / options.rounds;
+    base + u32::from(round <= options.flows % options.rounds)
+}
+
+/// Runs `count` whole flows one after the other and records each.
+async fn run_flows(
+    http: &reqwest::Client,
+    issuer: &str,
+    resource: &str,
+    count: u32,
+    into: &mut ScenarioResult,
+) {
+    for _ in 0..count {
+        let started = Instant::now();
+        let result = oauth::login(http, issuer, resource).await;
+        let elapsed = started.elapsed();
+        into.seconds += elapsed.as_secs_f64();
+        match result {
+            Ok(_) => {
+                into.requests += 1;
+                into.samples.push(elapsed.as_secs_f64() * 1e6);
+            }
+            Err(error) => {
+                into.status_errors += 1;
+                if into.status_errors == 1 {
+                    eprintln!("bench: a full flow failed: {error:#}");
+                }
+            }
+        }
+    }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A `tools/call` body with the id left to wrk.
+fn call_body(tool: &str, arguments: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{ID_PLACEHOLDER},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}}}}}"#
+    )
+}
+
+/// The baseline gets the same kind of request as the MCP scenarios: a JSON
+/// POST of about the same size, with a fresh id each time.
+fn baseline_spec() -> RequestSpec {
+    RequestSpec {
+        method: "POST",
+        path: "/".into(),
+        headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            (
+                "Accept".into(),
+                "application/json, text/event-stream".into(),
+            ),
+        ],
+        body: call_body("greet", r#"{"name":"bench"}"#),
+    }
+}
+
+fn mcp_spec(token: Option<&str>, session: &str, body: String) -> RequestSpec {
+    let mut headers = vec![
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+        (
+            "Accept".to_owned(),
+            "application/json, text/event-stream".to_owned(),
+        ),
+        ("Mcp-Session-Id".to_owned(), session.to_owned()),
+        (
+            "MCP-Protocol-Version".to_owned(),
+            oauth::PROTOCOL_VERSION.to_owned(),
+        ),
+    ];
+    if let Some(token) = token {
+        headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+    }
+    RequestSpec {
+        method: "POST",
+        path: "/mcp".into(),
+        headers,
+        body,
+    }
+}
+
+/// `/introspect` as the RS calls it: Basic auth and a form with the token.
+fn introspect_spec(token: &str) -> RequestSpec {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    let credentials = STANDARD.encode("mcp-resource-server:demo-resource-server-secret");
+    RequestSpec {
+        method: "POST",
+        path: "/introspect".into(),
+        headers: vec![
+            (
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("Authorization".into(), format!("Basic {credentials}")),
+        ],
+        body: format!("token={token}&token_type_hint=access_token"),
+    }
+}
+
+/// The `model name` of the first CPU in `/proc/cpuinfo`.
+fn cpu_model(path: &Path) -> String {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == "model name").then(|| value.trim().to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
