@@ -1,0 +1,19 @@
+//! Integration tests of part 3, through the real HTTP interface.
+
+// A failed `expect` is how a test reports an unexpected state.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod bad_input;
+mod codes;
+mod flow;
+mod introspection;
+mod login;
+mod metadata;
+mod pkce;
+mod properties;
+mod redirects;
+mod registration;
+mod support;
+mod token_endpoint;
+mod tools;
+mod transport;
