@@ -130,6 +130,12 @@ impl Config {
                 "must not be empty",
             ));
         }
+        if self.introspection_timeout == 0 {
+            return Err(ConfigError::Invalid(
+                "RS_INTROSPECTION_TIMEOUT",
+                "must be at least 1 second",
+            ));
+        }
         if self.required_scope.trim().is_empty() || self.required_scope.contains(' ') {
             return Err(ConfigError::Invalid(
                 "RS_REQUIRED_SCOPE",
@@ -144,7 +150,9 @@ impl Config {
             .collect();
         // RFC 9728 §3.1: the metadata of `https://host/mcp` lives at
         // `https://host/.well-known/oauth-protected-resource/mcp`.
-        let resource = self.public_url.trim_end_matches('/').to_owned();
+        // The normalised form (lower-case host, no default port) is the one
+        // the metadata, the challenge and the audience check all use.
+        let resource = public_url.as_str().trim_end_matches('/').to_owned();
         let mut metadata_url = public_url.clone();
         let path = public_url.path().trim_end_matches('/');
         metadata_url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
@@ -161,7 +169,7 @@ impl Config {
             protect_everything: tools.iter().any(|tool| tool == "*"),
             protected_tools: tools,
             cache_ttl: Duration::from_secs(self.introspection_cache_ttl),
-            timeout: Duration::from_secs(self.introspection_timeout.max(1)),
+            timeout: Duration::from_secs(self.introspection_timeout),
         })
     }
     // ANCHOR_END: validate

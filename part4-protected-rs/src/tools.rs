@@ -82,7 +82,12 @@ impl DemoServer {
         description = "Greet someone by name: returns \"Hello, {name}{punctuation}\".",
         output_schema = schema_for_output::<Greeting>()
     )]
-    pub async fn greet(&self, Parameters(args): Parameters<GreetArgs>) -> CallToolResult {
+    pub async fn greet(
+        &self,
+        Parameters(args): Parameters<GreetArgs>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.require_principal("greet", &parts)?;
         let name = match args.name.trim() {
             "" => "there",
             trimmed => trimmed,
@@ -90,7 +95,7 @@ impl DemoServer {
         let greeting = format!("Hello, {name}{}", args.punctuation);
         let mut result = CallToolResult::success(vec![ContentBlock::text(greeting.clone())]);
         result.structured_content = Some(serde_json::json!({ "greeting": greeting }));
-        result
+        Ok(result)
     }
 
     /// Tell the current time of the server, in UTC.
@@ -114,6 +119,16 @@ impl DemoServer {
     }
 }
 
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for DemoServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(&self.name, env!("CARGO_PKG_VERSION")))
+            .with_instructions("Demo tools: greet someone, or ask the server for the time.")
+    }
+}
+// ANCHOR_END: tools
+
 // ANCHOR: require_principal
 impl DemoServer {
     /// Refuses a protected tool when the request carries no [`Principal`].
@@ -127,8 +142,10 @@ impl DemoServer {
                 tracing::debug!(sub = %principal.subject, tool, "authorized tool call");
                 Ok(())
             }
-            None if protected => Err(ErrorData::invalid_request(
-                format!("{tool} requires an authenticated caller"),
+            // The HTTP layer should have answered 401; reaching here is a bug
+            // in the routing rules, so say so rather than blame the client.
+            None if protected => Err(ErrorData::internal_error(
+                format!("{tool} requires an authenticated caller, and none was established"),
                 None,
             )),
             _ => Ok(()),
@@ -136,13 +153,3 @@ impl DemoServer {
     }
 }
 // ANCHOR_END: require_principal
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for DemoServer {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(&self.name, env!("CARGO_PKG_VERSION")))
-            .with_instructions("Demo tools: greet someone, or ask the server for the time.")
-    }
-}
-// ANCHOR_END: tools

@@ -173,9 +173,9 @@ fn calls_protected_tool(request: &Request, settings: &AuthSettings) -> bool {
         message["method"] == "tools/call"
             && match &message["params"]["name"] {
                 Value::String(tool) => settings.is_protected(tool),
-                // A call that names no tool fails in the tool layer; asking for
-                // a token first reveals nothing and costs nothing.
-                _ => settings.is_protected(""),
+                // A call that names no tool calls nothing: rmcp rejects it as
+                // invalid params, token or not.
+                _ => false,
             }
     })
 }

@@ -248,7 +248,9 @@ fn interpret(body: IntrospectionResponse) -> Verdict {
 }
 
 /// Makes room: drops expired entries, then, if still full, the tenth closest
-/// to expiry.
+/// to expiry. Entries still being filled count as expiring now: dropping one
+/// only means its answer is not kept (its waiters hold their own handle), and
+/// it keeps the bound even under a flood of distinct new tokens.
 fn evict(cache: &mut HashMap<[u8; 32], Slot>, now: Instant) {
     cache.retain(|_, slot| slot.get().is_none_or(|(_, until)| *until > now));
     if cache.len() < CACHE_CAPACITY {
@@ -256,7 +258,7 @@ fn evict(cache: &mut HashMap<[u8; 32], Slot>, now: Instant) {
     }
     let mut by_expiry: Vec<([u8; 32], Instant)> = cache
         .iter()
-        .filter_map(|(key, slot)| slot.get().map(|(_, until)| (*key, *until)))
+        .map(|(key, slot)| (*key, slot.get().map_or(now, |(_, until)| *until)))
         .collect();
     by_expiry.sort_by_key(|(_, until)| *until);
     for (key, _) in by_expiry.into_iter().take(CACHE_CAPACITY / 10) {

@@ -85,6 +85,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let app = router(&config, cancel.clone())?;
+    warn_if_public_url_misses(&config, listener.local_addr()?);
     tracing::info!(
         address = %listener.local_addr()?,
         auth = config.auth_enabled,
@@ -101,6 +102,22 @@ pub async fn serve(
     })
     .await?;
     Ok(())
+}
+
+/// `RS_PUBLIC_URL` names the port clients reach; on loopback that is the
+/// bound port, so a mismatch means the challenge sends clients elsewhere.
+fn warn_if_public_url_misses(config: &Config, bound: SocketAddr) {
+    let Ok(public) = url::Url::parse(&config.public_url) else {
+        return;
+    };
+    let loopback = matches!(public.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if config.auth_enabled && loopback && public.port_or_known_default() != Some(bound.port()) {
+        tracing::warn!(
+            public_url = %config.public_url,
+            bound = %bound,
+            "RS_PUBLIC_URL names another port than the one bound: clients will be sent there"
+        );
+    }
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM: the signals a terminal or a
