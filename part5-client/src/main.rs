@@ -1,4 +1,4 @@
-//! `part5-rs`: runs the MCP server of part 5 (copied from part 1 until part 4 lands).
+//! `part5-rs`: runs the protected MCP server of part 4.
 
 use anyhow::Context;
 use clap::Parser;
@@ -8,10 +8,12 @@ use part5_client::{Config, init_tracing, serve, shutdown_signal};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_tracing(&config.log_level);
+    if config.auth_enabled {
+        config.validate().context("invalid configuration")?;
+    }
     let address = (config.host.as_str(), config.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot bind {}:{}", config.host, config.port))?;
-    serve(listener, config, shutdown_signal()).await?;
-    Ok(())
+    serve(listener, config, shutdown_signal()).await
 }

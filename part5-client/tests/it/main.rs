@@ -1,4 +1,6 @@
-//! Integration tests of part 1, through the real HTTP interface.
+//! Integration tests of part 5, through the real HTTP interface.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test fails by panicking.
 
 mod client_cache;
 mod client_callback;
@@ -8,6 +10,9 @@ mod client_mock_as;
 mod client_mock_rs;
 mod client_refusals;
 mod client_support;
+mod metadata;
+mod protection;
+mod resilience;
 mod support;
 mod tools;
 mod transport;

@@ -4,11 +4,23 @@ use rmcp::{
     RoleClient, ServiceExt,
     model::{CallToolRequestParams, CallToolResult, ErrorCode},
     service::RunningService,
-    transport::StreamableHttpClientTransport,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{FakeIntrospection, TestServer};
+
+const RESOURCE: &str = "http://localhost:8000/mcp";
+
+/// The resource server, with a stand-in authorization server that knows one token.
+async fn start() -> (FakeIntrospection, TestServer) {
+    let fake = FakeIntrospection::start().await;
+    fake.grant("valid-token", RESOURCE, "mcp:tools", 3600);
+    let server = TestServer::start(&fake.url).await;
+    (fake, server)
+}
 
 async fn connect(server: &TestServer) -> RunningService<RoleClient, ()> {
     ().serve(StreamableHttpClientTransport::from_uri(
@@ -16,6 +28,15 @@ async fn connect(server: &TestServer) -> RunningService<RoleClient, ()> {
     ))
     .await
     .expect("MCP handshake")
+}
+
+/// An rmcp client that sends `Authorization: Bearer <token>` on every request.
+async fn connect_with_token(server: &TestServer, token: &str) -> RunningService<RoleClient, ()> {
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(server.mcp_url.clone()).auth_header(token);
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("MCP handshake")
 }
 
 async fn call(
@@ -41,7 +62,7 @@ fn text_of(result: &CallToolResult) -> String {
 /// The server introduces itself by its configured name and lists both tools with their schemas.
 #[tokio::test]
 async fn initialize_and_list_tools() {
-    let server = TestServer::start().await;
+    let (_fake, server) = start().await;
     let client = connect(&server).await;
     let info = client.peer_info().expect("server info");
     let server_info = info.server_info.clone().expect("server info");
@@ -56,7 +77,7 @@ async fn initialize_and_list_tools() {
 /// `greet` answers in text and in structured content; punctuation defaults to "!".
 #[tokio::test]
 async fn greet_returns_text_and_structured_content() {
-    let server = TestServer::start().await;
+    let (_fake, server) = start().await;
     let client = connect(&server).await;
 
     let result = call(&client, "greet", json!({ "name": "Ada" }))
@@ -85,11 +106,25 @@ async fn greet_returns_text_and_structured_content() {
     client.cancel().await.expect("close");
 }
 
-/// `server_time` reports the current instant in UTC, in all four forms.
+/// RS-04 through rmcp: without a token `server_time` fails with the challenge a client acts on.
+#[tokio::test]
+async fn rs04_server_time_without_token_exposes_challenge() {
+    let (_fake, server) = start().await;
+    let client = connect(&server).await;
+    let error = call(&client, "server_time", json!({}))
+        .await
+        .expect_err("401");
+    assert!(error.is_authorization_required(), "{error:?}");
+    let challenge = error.auth_challenge().expect("challenge");
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+    client.cancel().await.expect("close");
+}
+
+/// `server_time` reports the current instant in UTC, in all four forms, to a caller with a token.
 #[tokio::test]
 async fn server_time_is_utc_now() {
-    let server = TestServer::start().await;
-    let client = connect(&server).await;
+    let (_fake, server) = start().await;
+    let client = connect_with_token(&server, "valid-token").await;
     let before = chrono::Utc::now().timestamp();
     let result = call(&client, "server_time", json!({}))
         .await
@@ -117,7 +152,7 @@ async fn server_time_is_utc_now() {
 /// tool error the model can read and correct (MCP 2025-11-25, tools: error handling).
 #[tokio::test]
 async fn bad_tool_calls_are_protocol_errors() {
-    let server = TestServer::start().await;
+    let (_fake, server) = start().await;
     let client = connect(&server).await;
 
     let error = call(&client, "no_such_tool", json!({}))

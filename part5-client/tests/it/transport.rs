@@ -5,6 +5,9 @@ use serde_json::{Value, json};
 
 use crate::support::{TestServer, http, initialize_body};
 
+/// No authorization server: the transport rules hold before any token is looked at.
+const NO_AS: &str = "http://127.0.0.1:1";
+
 const ACCEPT: &str = "application/json, text/event-stream";
 
 /// Opens a session with a raw `initialize` and returns its id.
@@ -33,7 +36,7 @@ fn tools_list() -> Value {
 /// TR-01: a request from a foreign browser origin is refused before anything else.
 #[tokio::test]
 async fn tr01_foreign_origin_is_forbidden() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let response = http()
         .post(&server.mcp_url)
         .header("origin", "http://evil.example")
@@ -63,7 +66,7 @@ async fn tr01_foreign_origin_is_forbidden() {
 /// TR-01: a Host that is not this server (DNS rebinding) is refused.
 #[tokio::test]
 async fn tr01_foreign_host_is_forbidden() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let response = http()
         .post(&server.mcp_url)
         .header("host", "rebind.evil.example")
@@ -78,7 +81,7 @@ async fn tr01_foreign_host_is_forbidden() {
 /// TR-01: a loopback origin (a local browser client) is served.
 #[tokio::test]
 async fn tr01_loopback_origin_is_allowed() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let response = http()
         .post(&server.mcp_url)
         .header("origin", "http://localhost:6274")
@@ -101,7 +104,7 @@ async fn tr01_loopback_origin_is_allowed() {
 /// TR-03: the preflight allows the MCP and auth headers, without credentials.
 #[tokio::test]
 async fn tr03_preflight_allows_mcp_headers() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let response = http()
         .request(Method::OPTIONS, &server.mcp_url)
         .header("origin", "http://127.0.0.1:6274")
@@ -133,7 +136,7 @@ async fn tr03_preflight_allows_mcp_headers() {
 /// TR-02: an unknown session id gets 404, so the client knows to start again.
 #[tokio::test]
 async fn tr02_unknown_session_is_not_found() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let response = http()
         .post(&server.mcp_url)
         .header("accept", ACCEPT)
@@ -149,7 +152,7 @@ async fn tr02_unknown_session_is_not_found() {
 /// TR-02: a request that needs a session but names none gets 400.
 #[tokio::test]
 async fn tr02_missing_session_is_bad_request() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let _session = open_session(&server).await;
     let response = http()
         .post(&server.mcp_url)
@@ -165,7 +168,7 @@ async fn tr02_missing_session_is_bad_request() {
 /// TR-02: an unsupported `MCP-Protocol-Version` gets 400.
 #[tokio::test]
 async fn tr02_bad_protocol_version_is_bad_request() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let session = open_session(&server).await;
     let response = http()
         .post(&server.mcp_url)
@@ -182,7 +185,7 @@ async fn tr02_bad_protocol_version_is_bad_request() {
 /// TR-02: a session ended with DELETE is gone (404 afterwards).
 #[tokio::test]
 async fn tr02_ended_session_is_not_found() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let session = open_session(&server).await;
     let deleted = http()
         .delete(&server.mcp_url)
@@ -207,7 +210,7 @@ async fn tr02_ended_session_is_not_found() {
 /// Malformed JSON is a 400 with a JSON-RPC parse error, not a crash.
 #[tokio::test]
 async fn malformed_json_is_a_parse_error() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let response = http()
         .post(&server.mcp_url)
         .header("accept", ACCEPT)
@@ -224,8 +227,8 @@ async fn malformed_json_is_a_parse_error() {
 /// A body over the limit gets 413 and the server keeps serving.
 #[tokio::test]
 async fn oversized_body_is_rejected() {
-    let server = TestServer::start().await;
-    let padding = "x".repeat(part5_client::MAX_BODY_BYTES + 1);
+    let server = TestServer::start(NO_AS).await;
+    let padding = "x".repeat(part5_client::server::MAX_BODY_BYTES + 1);
     let response = http()
         .post(&server.mcp_url)
         .header("accept", ACCEPT)
@@ -240,7 +243,7 @@ async fn oversized_body_is_rejected() {
 /// Shutdown completes even while a client holds a session open.
 #[tokio::test]
 async fn graceful_shutdown_with_open_session() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(NO_AS).await;
     let _session = open_session(&server).await;
     tokio::time::timeout(std::time::Duration::from_secs(10), server.shutdown())
         .await

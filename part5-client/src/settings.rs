@@ -1,0 +1,257 @@
+//! Configuration of the resource server: flags with environment fallbacks,
+//! checked once at start-up so that a typo stops the server with a clear
+//! message instead of surfacing as a 401 on every request.
+
+use std::time::Duration;
+
+use url::Url;
+
+// ANCHOR: config
+/// Configuration of the resource server: flags with environment fallbacks.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = "Part 5: an MCP server (greet public, server_time protected) behind OAuth 2.1")]
+pub struct Config {
+    /// Address to bind. Keep the loopback default unless a proxy in front of
+    /// the server checks Origin and Host for you (SPEC.md TR-01).
+    #[arg(long, env = "RS_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind; 0 picks a free port and the bound address is logged.
+    #[arg(long, env = "RS_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Name the server reports in the MCP `initialize` result.
+    #[arg(
+        long,
+        env = "RS_SERVER_NAME",
+        default_value = "mcp-demo-resource-server"
+    )]
+    pub server_name: String,
+    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `part5_client=trace`).
+    #[arg(long, env = "RS_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Extra browser origins allowed to call the endpoint, comma-separated
+    /// (`https://app.example.com`). Loopback origins on any port are always allowed.
+    #[arg(long, env = "RS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Protect tools with OAuth. `false` makes every tool public and serves
+    /// no protected-resource metadata.
+    #[arg(long, env = "RS_AUTH_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth_enabled: bool,
+    /// Base URL of the authorization server; its `/introspect` endpoint
+    /// validates every token.
+    #[arg(
+        long,
+        env = "RS_AUTH_SERVER_URL",
+        default_value = "http://localhost:9000"
+    )]
+    pub auth_server_url: String,
+    /// Tools that need a token, comma-separated; `*` protects the whole
+    /// endpoint, `initialize` and `tools/list` included.
+    #[arg(
+        long,
+        env = "RS_REQUIRE_AUTH_FOR_TOOLS",
+        value_delimiter = ',',
+        default_value = "server_time"
+    )]
+    pub require_auth_for_tools: Vec<String>,
+    /// The canonical URL of this MCP endpoint (RFC 8707 resource indicator):
+    /// tokens must be issued for exactly this URL (SPEC.md RS-03, RS-07).
+    #[arg(
+        long,
+        env = "RS_PUBLIC_URL",
+        default_value = "http://localhost:8000/mcp"
+    )]
+    pub public_url: String,
+    /// Client id this server authenticates with at the introspection endpoint.
+    #[arg(long, env = "RS_CLIENT_ID", default_value = "mcp-resource-server")]
+    pub client_id: String,
+    /// Client secret for the introspection endpoint (demo default; change it).
+    #[arg(
+        long,
+        env = "RS_CLIENT_SECRET",
+        default_value = "demo-resource-server-secret",
+        hide_default_value = true
+    )]
+    pub client_secret: String,
+    /// Scope a token needs to call a protected tool.
+    #[arg(long, env = "RS_REQUIRED_SCOPE", default_value = "mcp:tools")]
+    pub required_scope: String,
+    /// Seconds an introspection result is reused; 0 asks the authorization
+    /// server on every request. Never longer than the token's own lifetime.
+    #[arg(long, env = "RS_INTROSPECTION_CACHE_TTL", default_value_t = 60)]
+    pub introspection_cache_ttl: u64,
+    /// Seconds to wait for the authorization server before failing closed.
+    #[arg(long, env = "RS_INTROSPECTION_TIMEOUT", default_value_t = 5)]
+    pub introspection_timeout: u64,
+}
+// ANCHOR_END: config
+
+impl Config {
+    /// The defaults, as if no flag and no environment variable were given,
+    /// but on a free port and with the authorization server at `auth_server_url`.
+    pub fn for_tests(auth_server_url: &str) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            server_name: "mcp-demo-resource-server".into(),
+            log_level: "info".into(),
+            allowed_origins: Vec::new(),
+            auth_enabled: true,
+            auth_server_url: auth_server_url.into(),
+            require_auth_for_tools: vec!["server_time".into()],
+            public_url: "http://localhost:8000/mcp".into(),
+            client_id: "mcp-resource-server".into(),
+            client_secret: "demo-resource-server-secret".into(),
+            required_scope: "mcp:tools".into(),
+            introspection_cache_ttl: 60,
+            introspection_timeout: 5,
+        }
+    }
+
+    // ANCHOR: validate
+    /// Checks the configuration and derives the URLs the server needs.
+    pub fn validate(&self) -> Result<AuthSettings, ConfigError> {
+        let public_url = Url::parse(&self.public_url)
+            .map_err(|error| ConfigError::Url("RS_PUBLIC_URL", self.public_url.clone(), error))?;
+        if public_url.fragment().is_some() || public_url.query().is_some() {
+            return Err(ConfigError::Invalid(
+                "RS_PUBLIC_URL",
+                "a resource indicator has no query or fragment (RFC 8707 §2)",
+            ));
+        }
+        let auth_server = Url::parse(&self.auth_server_url).map_err(|error| {
+            ConfigError::Url("RS_AUTH_SERVER_URL", self.auth_server_url.clone(), error)
+        })?;
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::Invalid("RS_CLIENT_ID", "must not be empty"));
+        }
+        if self.client_secret.is_empty() {
+            return Err(ConfigError::Invalid(
+                "RS_CLIENT_SECRET",
+                "must not be empty",
+            ));
+        }
+        if self.introspection_timeout == 0 {
+            return Err(ConfigError::Invalid(
+                "RS_INTROSPECTION_TIMEOUT",
+                "must be at least 1 second",
+            ));
+        }
+        if self.required_scope.trim().is_empty() || self.required_scope.contains(' ') {
+            return Err(ConfigError::Invalid(
+                "RS_REQUIRED_SCOPE",
+                "must be one scope",
+            ));
+        }
+        let tools: Vec<String> = self
+            .require_auth_for_tools
+            .iter()
+            .map(|tool| tool.trim().to_owned())
+            .filter(|tool| !tool.is_empty())
+            .collect();
+        // RFC 9728 §3.1: the metadata of `https://host/mcp` lives at
+        // `https://host/.well-known/oauth-protected-resource/mcp`.
+        // The normalised form (lower-case host, no default port) is the one
+        // the metadata, the challenge and the audience check all use.
+        let resource = public_url.as_str().trim_end_matches('/').to_owned();
+        let mut metadata_url = public_url.clone();
+        let path = public_url.path().trim_end_matches('/');
+        metadata_url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
+        let introspection_url =
+            format!("{}/introspect", self.auth_server_url.trim_end_matches('/'));
+        Ok(AuthSettings {
+            resource,
+            resource_metadata_url: metadata_url.to_string(),
+            authorization_server: auth_server.as_str().trim_end_matches('/').to_owned(),
+            introspection_url,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            required_scope: self.required_scope.trim().to_owned(),
+            protect_everything: tools.iter().any(|tool| tool == "*"),
+            protected_tools: tools,
+            cache_ttl: Duration::from_secs(self.introspection_cache_ttl),
+            timeout: Duration::from_secs(self.introspection_timeout),
+        })
+    }
+    // ANCHOR_END: validate
+}
+
+/// What the protection needs, checked and derived from [`Config`].
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The canonical resource URL: the only accepted audience (SPEC.md RS-03).
+    pub resource: String,
+    /// Absolute URL of our protected-resource metadata (SPEC.md RS-04).
+    pub resource_metadata_url: String,
+    /// The authorization server, as listed in our metadata.
+    pub authorization_server: String,
+    pub introspection_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub required_scope: String,
+    pub protected_tools: Vec<String>,
+    pub protect_everything: bool,
+    pub cache_ttl: Duration,
+    pub timeout: Duration,
+}
+
+impl AuthSettings {
+    /// Whether calling `tool` needs a token.
+    pub fn is_protected(&self, tool: &str) -> bool {
+        self.protect_everything || self.protected_tools.iter().any(|name| name == tool)
+    }
+}
+
+/// A configuration that cannot work; start-up stops with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not a valid URL ({1:?}): {2}")]
+    Url(&'static str, String, url::ParseError),
+    #[error("{0}: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_url_is_path_inserted() {
+        let settings = Config::for_tests("http://localhost:9000/")
+            .validate()
+            .expect("valid");
+        assert_eq!(settings.resource, "http://localhost:8000/mcp");
+        assert_eq!(
+            settings.resource_metadata_url,
+            "http://localhost:8000/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            settings.introspection_url,
+            "http://localhost:9000/introspect"
+        );
+        assert!(settings.is_protected("server_time"));
+        assert!(!settings.is_protected("greet"));
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.public_url = "not a url".into();
+        assert!(config.validate().is_err());
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.client_secret = String::new();
+        let error = config.validate().expect_err("empty secret");
+        assert!(error.to_string().contains("RS_CLIENT_SECRET"));
+        let mut config = Config::for_tests("::nope");
+        config.auth_server_url = "::nope".into();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn star_protects_everything() {
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.require_auth_for_tools = vec!["*".into()];
+        let settings = config.validate().expect("valid");
+        assert!(settings.protect_everything);
+        assert!(settings.is_protected("greet"));
+    }
+}
