@@ -44,7 +44,7 @@ pub struct RegistrationResponse {
 }
 
 /// The credentials a request presented, as the web layer found them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ClientCredentials {
     /// `Authorization: Basic` (RFC 6749 §2.3.1).
     Basic { id: String, secret: String },
@@ -54,6 +54,18 @@ pub enum ClientCredentials {
     Public { id: String },
     /// Nothing at all.
     Missing,
+}
+
+/// Prints the client id and the method, never the secret.
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { id, .. } => write!(formatter, "Basic({id}, ..)"),
+            Self::Post { id, .. } => write!(formatter, "Post({id}, ..)"),
+            Self::Public { id } => write!(formatter, "Public({id})"),
+            Self::Missing => formatter.write_str("Missing"),
+        }
+    }
 }
 
 const MAX_REDIRECT_URIS: usize = 10;

@@ -21,9 +21,10 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    authorization::{LoginAttempt, LoginOutcome, LoginPrompt},
+    authorization::LoginPrompt,
     error::PageError,
     form::Form,
+    login::{LoginAttempt, LoginOutcome},
     provider::Provider,
 };
 

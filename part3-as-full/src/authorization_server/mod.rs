@@ -18,8 +18,10 @@
 //!   never sees an HTTP type, so it can be read (and tested) without axum.
 //!   - [`provider`]: the [`provider::Provider`] and its metadata.
 //!   - [`clients`]: registration and client authentication.
-//!   - [`authorization`]: the authorization request and the sign-in.
-//!   - [`tokens`]: the token grants, introspection and revocation.
+//!   - [`authorization`]: the authorization request.
+//!   - [`login`]: the sign-in that answers it, and the code.
+//!   - [`tokens`]: the token endpoint and its two grants.
+//!   - [`introspection`]: introspection and revocation.
 //!   - [`store`]: all state, in memory, behind one type.
 //! - Small pieces both layers use: [`error`] (every error, mapped to OAuth
 //!   and HTTP codes in one place), [`form`] (a strict form parser),
@@ -30,6 +32,8 @@ pub mod authorization;
 pub mod clients;
 pub mod error;
 pub mod form;
+pub mod introspection;
+pub mod login;
 pub mod login_page;
 pub mod pkce;
 pub mod provider;

@@ -6,8 +6,9 @@
 //!
 //! This file holds the provider itself and its metadata. Its other methods
 //! live next to the concern they implement: [`super::clients`]
-//! (registration), [`super::authorization`] (the login), [`super::tokens`]
-//! (codes, tokens, introspection, revocation).
+//! (registration), [`super::authorization`] and [`super::login`] (the
+//! authorization request and the sign-in), [`super::tokens`] (the token
+//! endpoint) and [`super::introspection`] (introspection, revocation).
 
 use std::sync::Arc;
 

@@ -2,10 +2,13 @@
 //!
 //! Everything the server remembers goes through [`Store`]: registered
 //! clients, sign-ins in progress, codes, grants and tokens. It lives in
-//! memory, so a restart forgets every client and token; a later part can
-//! keep the same methods and put a database behind them. Secrets are keyed
-//! by their [`Digest`] (SPEC.md AS-14). Every map is bounded, and
-//! [`Store::sweep`] drops what has expired, so memory stays bounded too.
+//! memory, so a restart forgets every client and token. That is a
+//! simplification a real server would not make: to persist, replace this
+//! type, and turn each place that takes [`Store::lock`] (one atomic step:
+//! redeem a code, rotate a refresh token, revoke a grant) into a database
+//! transaction. Secrets are keyed by their [`Digest`] (SPEC.md AS-14). Every
+//! map is bounded, and [`Store::sweep`] drops what has expired, so memory
+//! stays bounded too.
 
 use std::{
     collections::HashMap,

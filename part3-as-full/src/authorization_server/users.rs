@@ -18,15 +18,16 @@ use subtle::ConstantTimeEq as _;
 use super::error::StartupError;
 
 // ANCHOR: password_hash
-/// Argon2id with 8 MiB of memory, two passes and one lane.
+/// Argon2id with 12 MiB of memory, one pass and one lane.
 ///
-/// OWASP's password storage cheat sheet recommends at least 19 MiB and two
-/// passes. These lighter parameters keep one check well under 10 ms in a
-/// release build (about 6 ms measured on a 2-core machine), because the
-/// throttle, not the hash, is what stops online guessing here. Raise
-/// `M_COST` for a stored user database that might leak.
-const M_COST_KIB: u32 = 8 * 1024;
-const T_COST: u32 = 2;
+/// OWASP's password storage cheat sheet asks for more (19 MiB and two
+/// passes, or an equivalent). These lighter parameters keep one check
+/// under 10 ms in a release build (about 7 ms measured on a busy 2-core
+/// machine), because here the throttle, not the cost of the hash, is what
+/// stops online guessing, and there is no user database that could leak.
+/// A server that stores many users' hashes should raise them.
+const M_COST_KIB: u32 = 12 * 1024;
+const T_COST: u32 = 1;
 const P_COST: u32 = 1;
 
 /// The demo user: a name and an Argon2id digest of the password.
