@@ -48,7 +48,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 // ANCHOR: config
 /// Configuration of the resource server: flags with environment fallbacks.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(about = "Part 3: a public MCP server (greet, server_time) over Streamable HTTP")]
+#[command(about = "Part 1: a public MCP server (greet, server_time) over Streamable HTTP")]
 pub struct Config {
     /// Address to bind. Keep the loopback default unless a proxy in front of
     /// the server checks Origin and Host for you (SPEC.md TR-01).

@@ -145,7 +145,7 @@ impl Provider {
             Tables::ensure_room(tables.clients.len())?;
             tables.clients.insert(client_id.clone(), client);
         }
-        tracing::info!(client_id, "registered a client");
+        tracing::info!(%client_id, "registered a client");
         Ok(RegistrationResponse {
             client_id,
             client_secret_expires_at: secret.as_ref().map(|_| 0),
