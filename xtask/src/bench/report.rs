@@ -92,20 +92,12 @@ impl<'a> Report<'a> {
         );
         out.push_str("|---|---:|---:|---:|\n");
         for row in &r.memory {
-            let later = if row.checked {
-                mib(row.rss_later_kib)
-            } else {
-                "–".into()
-            };
-            let first = if row.checked {
-                mib(row.rss_first_kib)
-            } else {
-                "–".into()
-            };
             let _ = writeln!(
                 out,
-                "| {} | {first} | {later} | {} |",
+                "| {} | {} | {} | {} |",
                 row.server,
+                mib(row.rss_first_kib),
+                mib(row.rss_later_kib),
                 mib(row.peak_kib)
             );
         }

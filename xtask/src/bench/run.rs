@@ -262,7 +262,7 @@ pub fn measure(options: &Options) -> Result<Results> {
         name: "full-flow".into(),
         ..ScenarioResult::default()
     };
-    let rs_servers = [&warm, &cold];
+    let watched = [&warm, &cold, &authorization_server];
     let mut rss_after_round: Vec<Vec<u64>> = Vec::new();
     let threads = u32::try_from(cpus).unwrap_or(1);
     for round in 1..=options.rounds {
@@ -304,7 +304,7 @@ pub fn measure(options: &Options) -> Result<Results> {
         );
         runtime.block_on(run_flows(&http, &issuer, &warm_url, flows, &mut full_flow));
         rss_after_round.push(
-            rs_servers
+            watched
                 .iter()
                 .map(|server| server.memory().map(|memory| memory.rss_kib))
                 .collect::<Result<_>>()?,
@@ -313,23 +313,17 @@ pub fn measure(options: &Options) -> Result<Results> {
 
     let later = options.memory_round() - 1;
     let mut memory = Vec::new();
-    for (index, server) in rs_servers.iter().enumerate() {
+    for (index, server) in watched.iter().enumerate() {
         memory.push(MemoryRow {
             server: server.name.clone(),
             rss_first_kib: rss_after_round[0][index],
             rss_later_kib: rss_after_round[later][index],
             peak_kib: server.memory()?.peak_kib,
-            checked: true,
+            // The AS gains state with every full flow (clients, grants,
+            // tokens until they expire), so only the RSes are held to it.
+            checked: !std::ptr::eq(*server, &authorization_server),
         });
     }
-    let as_memory = authorization_server.memory()?;
-    memory.push(MemoryRow {
-        server: authorization_server.name.clone(),
-        rss_first_kib: as_memory.rss_kib,
-        rss_later_kib: as_memory.rss_kib,
-        peak_kib: as_memory.peak_kib,
-        checked: false,
-    });
     Ok(Results {
         binaries,
         cpus,

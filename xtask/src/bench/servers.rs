@@ -99,10 +99,10 @@ fn package_name(manifest: &str) -> Option<String> {
     for line in manifest.lines().map(str::trim) {
         if let Some(header) = workspace::section_header(line) {
             section = header;
-        } else if section == "package" {
-            if let Some(name) = workspace::key_value(line, "name").and_then(workspace::unquote) {
-                return Some(name);
-            }
+        } else if section == "package"
+            && let Some(name) = workspace::key_value(line, "name").and_then(workspace::unquote)
+        {
+            return Some(name);
         }
     }
     None

@@ -88,13 +88,13 @@ pub fn format_ms(micros: f64) -> String {
     }
 }
 
-/// A rate for people: thousands separated by a thin space-free comma.
+/// A rate for people: whole numbers with comma-separated thousands.
 pub fn format_rate(per_second: f64) -> String {
     let whole = per_second.round() as u64;
     let digits = whole.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

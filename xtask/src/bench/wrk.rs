@@ -102,7 +102,8 @@ pub fn script(spec: &RequestSpec) -> String {
     let _ = writeln!(lua, "wrk.method = {}", quote(spec.method));
     let _ = writeln!(lua, "wrk.path = {}", quote(&spec.path));
     for (name, value) in &spec.headers {
-        let _ = writeln!(lua, "wrk.headers[{}] = {}", quote(name), quote(value));
+        // The spaces matter: `[[[` would open a long string.
+        let _ = writeln!(lua, "wrk.headers[ {} ] = {}", quote(name), quote(value));
     }
     match spec.body.split_once(ID_PLACEHOLDER) {
         None => {
@@ -173,7 +174,16 @@ pub fn run(
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    parse(&stdout).with_context(|| format!("cannot read wrk's report:\n{stdout}"))
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = parse(&stdout).with_context(|| format!("cannot read wrk's report:\n{stdout}"))?;
+    // wrk reports a broken script on stderr and then runs plain GETs.
+    if run.sketch.is_empty() || !stderr.trim().is_empty() {
+        bail!(
+            "wrk did not run the script {}:\n{stderr}",
+            script_path.display()
+        );
+    }
+    Ok(run)
 }
 
 /// Parses wrk's `--latency` report plus the sketch line of our script.
@@ -316,7 +326,7 @@ xtask-sketch: 1082 1451 1761 2607 4234 5749 7781 9601 12245 17148
             body: format!(r#"{{"id":{ID_PLACEHOLDER},"x":"]]"}}"#),
         };
         let lua = script(&spec);
-        assert!(lua.contains(r#"wrk.headers[[[Mcp-Session-Id]]] = [[abc]]"#));
+        assert!(lua.contains(r#"wrk.headers[ [[Mcp-Session-Id]] ] = [[abc]]"#));
         assert!(lua.contains(r#"local before = [[{"id":]]"#));
         assert!(lua.contains(r#"local after = [=[,"x":"]]"}]=]"#));
         assert!(lua.contains("function request()"));
