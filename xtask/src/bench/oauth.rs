@@ -28,9 +28,33 @@ pub fn http_client() -> Result<Client> {
         .context("cannot build an HTTP client")
 }
 
+/// How long each step of one flow took, in microseconds: register,
+/// authorize (the login page), login (the password check), token.
+pub type StepTimes = [f64; 4];
+
+/// The names of [`StepTimes`], in order.
+pub const STEPS: [&str; 4] = ["register", "authorize", "login", "token"];
+
 /// One whole authorization-code flow; returns the access token for
 /// `resource`.
 pub async fn login(http: &Client, issuer: &str, resource: &str) -> Result<String> {
+    timed_login(http, issuer, resource)
+        .await
+        .map(|(token, _)| token)
+}
+
+/// [`login`], timing each step.
+pub async fn timed_login(
+    http: &Client,
+    issuer: &str,
+    resource: &str,
+) -> Result<(String, StepTimes)> {
+    let mut times = [0.0; 4];
+    let mut clock = std::time::Instant::now();
+    let mut lap = |step: usize| {
+        times[step] = clock.elapsed().as_secs_f64() * 1e6;
+        clock = std::time::Instant::now();
+    };
     let registered: serde_json::Value = expect(
         http.post(format!("{issuer}/register"))
             .json(&serde_json::json!({
@@ -50,6 +74,7 @@ pub async fn login(http: &Client, issuer: &str, resource: &str) -> Result<String
         .as_str()
         .context("registration returned no client_id")?
         .to_owned();
+    lap(0);
 
     let verifier = format!(
         "{}{}",
@@ -80,6 +105,7 @@ pub async fn login(http: &Client, issuer: &str, resource: &str) -> Result<String
     let html = page.text().await?;
     let pending = hidden_field(&html, "pending").context("no `pending` field in the form")?;
     let csrf = hidden_field(&html, "csrf").context("no `csrf` field in the form")?;
+    lap(1);
 
     let answer = expect(
         http.post(format!("{issuer}/login"))
@@ -114,6 +140,7 @@ pub async fn login(http: &Client, issuer: &str, resource: &str) -> Result<String
         "state changed"
     );
     let code = param("code").with_context(|| format!("no code in {location}"))?;
+    lap(2);
 
     let tokens: serde_json::Value = expect(
         http.post(format!("{issuer}/token"))
@@ -133,10 +160,12 @@ pub async fn login(http: &Client, issuer: &str, resource: &str) -> Result<String
     .await?
     .json()
     .await?;
-    tokens["access_token"]
+    lap(3);
+    let token = tokens["access_token"]
         .as_str()
         .map(str::to_owned)
-        .context("the token response has no access_token")
+        .context("the token response has no access_token")?;
+    Ok((token, times))
 }
 
 /// Starts an MCP session (`initialize`, then `notifications/initialized`),

@@ -7,8 +7,9 @@ use std::{fmt::Write as _, fs};
 use anyhow::{Context, Result};
 
 use super::{
+    oauth,
     options::Options,
-    run::{Results, ScenarioResult, output_dir},
+    run::{DEFAULT_CACHE_TTL, Results, ScenarioResult, output_dir},
     stats::{Percentiles, format_ms, format_rate},
     svg,
 };
@@ -84,6 +85,20 @@ impl<'a> Report<'a> {
                 scenario.name,
                 scenario.errors()
             );
+        }
+        if !r.full_flow.steps.is_empty() {
+            out.push_str("\n| full-flow step | p50 | p90 | p99 |\n|---|---:|---:|---:|\n");
+            for (name, samples) in oauth::STEPS.iter().zip(&r.full_flow.steps) {
+                if let Some(p) = Percentiles::of(samples) {
+                    let _ = writeln!(
+                        out,
+                        "| {name} | {} | {} | {} |",
+                        format_ms(p.p50),
+                        format_ms(p.p90),
+                        format_ms(p.p99)
+                    );
+                }
+            }
         }
         let _ = writeln!(
             out,
@@ -162,6 +177,14 @@ impl<'a> Report<'a> {
                 "socket_errors": s.socket_errors,
                 "status_errors": s.status_errors,
                 "introspection_calls": s.introspections,
+                "steps": oauth::STEPS.iter().zip(&s.steps).map(|(name, samples)| {
+                    let p = Percentiles::of(samples);
+                    serde_json::json!({
+                        "step": name,
+                        "p50_ms": p.map(|p| p.p50 / 1e3),
+                        "p99_ms": p.map(|p| p.p99 / 1e3),
+                    })
+                }).collect::<Vec<_>>(),
             })
         };
         serde_json::json!({
@@ -211,10 +234,15 @@ pub fn targets(options: &Options, results: &Results) -> Vec<Target> {
     let warm_calls = results
         .scenario("protected-warm")
         .and_then(|s| s.introspections);
+    let warm_calls = warm_calls.unwrap_or(0);
     targets.push(Target {
-        name: "protected-warm: no AS call after the first",
-        pass: warm_calls == Some(0),
-        detail: format!("{} introspections during the load", warm_calls.unwrap_or(0)),
+        name: "protected-warm: no AS call after the first (but one per cache TTL that ran out)",
+        pass: warm_calls <= results.warm_ttl_expiries,
+        detail: format!(
+            "{warm_calls} introspections during the load; the {} s TTL ran out {} times",
+            DEFAULT_CACHE_TTL.as_secs(),
+            results.warm_ttl_expiries
+        ),
     });
     if let Some(cold) = results.scenario("protected-cold") {
         let calls = cold.introspections.unwrap_or(0);

@@ -5,7 +5,7 @@ use std::{
     fs,
     net::SocketAddr,
     path::{Path, PathBuf},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
@@ -29,6 +29,11 @@ pub const SCENARIOS: [&str; 5] = [
     "introspect",
 ];
 
+/// The RS's default introspection cache TTL (`RS_INTROSPECTION_CACHE_TTL`),
+/// which the warm RS runs with: a cached answer is asked for again once
+/// per TTL, so a long run sees one introspection per TTL that passed.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
 /// What one scenario added up to over all rounds.
 #[derive(Debug, Clone, Default)]
 pub struct ScenarioResult {
@@ -38,6 +43,9 @@ pub struct ScenarioResult {
     pub socket_errors: u64,
     pub status_errors: u64,
     pub samples: Samples,
+    /// For the full flow: each step's samples, in the order of
+    /// [`oauth::STEPS`].
+    pub steps: Vec<Samples>,
     /// `POST /introspect` requests the AS received during this scenario's
     /// slices, when a counting proxy sat in front of it.
     pub introspections: Option<u64>,
@@ -78,6 +86,10 @@ pub struct Results {
     pub scenarios: Vec<ScenarioResult>,
     pub full_flow: ScenarioResult,
     pub memory: Vec<MemoryRow>,
+    /// How many times the warm RS's cache TTL ran out between its first
+    /// introspection and the end of its last slice: the re-introspections
+    /// the cache is allowed.
+    pub warm_ttl_expiries: u64,
 }
 
 impl Results {
@@ -179,6 +191,7 @@ pub fn measure(options: &Options) -> Result<Results> {
         .enable_all()
         .build()?;
     let http = oauth::http_client()?;
+    let warm_first_introspection = Instant::now();
     let setup = runtime.block_on(async {
         let warm_token = oauth::login(&http, &issuer, &warm_url).await?;
         let cold_token = oauth::login(&http, &issuer, &cold_url).await?;
@@ -265,6 +278,7 @@ pub fn measure(options: &Options) -> Result<Results> {
     let watched = [&warm, &cold, &authorization_server];
     let mut rss_after_round: Vec<Vec<u64>> = Vec::new();
     let threads = u32::try_from(cpus).unwrap_or(1);
+    let mut warm_last_slice_end = Instant::now();
     for round in 1..=options.rounds {
         for (index, scenario) in scenarios.iter_mut().enumerate() {
             eprintln!(
@@ -286,6 +300,9 @@ pub fn measure(options: &Options) -> Result<Results> {
                 threads,
                 options.slice(),
             )?;
+            if scenario.name == "protected-warm" {
+                warm_last_slice_end = Instant::now();
+            }
             if let (Some(proxy), Some(before)) = (proxy, before) {
                 *scenario.introspections.get_or_insert(0) += proxy.count() - before;
             }
@@ -331,6 +348,8 @@ pub fn measure(options: &Options) -> Result<Results> {
         scenarios,
         full_flow,
         memory,
+        warm_ttl_expiries: (warm_last_slice_end - warm_first_introspection).as_secs()
+            / DEFAULT_CACHE_TTL.as_secs(),
     })
 }
 
@@ -350,13 +369,17 @@ async fn run_flows(
 ) {
     for _ in 0..count {
         let started = Instant::now();
-        let result = oauth::login(http, issuer, resource).await;
+        let result = oauth::timed_login(http, issuer, resource).await;
         let elapsed = started.elapsed();
         into.seconds += elapsed.as_secs_f64();
         match result {
-            Ok(_) => {
+            Ok((_, times)) => {
                 into.requests += 1;
                 into.samples.push(elapsed.as_secs_f64() * 1e6);
+                into.steps.resize_with(times.len(), Samples::default);
+                for (samples, micros) in into.steps.iter_mut().zip(times) {
+                    samples.push(micros);
+                }
             }
             Err(error) => {
                 into.status_errors += 1;
