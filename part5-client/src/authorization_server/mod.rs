@@ -1,1 +1,199 @@
-//! Placeholder until part 3 lands: replaced by a copy of part 3.
+//! The OAuth 2.1 authorization server (AS) that will protect the MCP server.
+//!
+//! In part 3 the AS runs the whole authorization-code flow of OAuth 2.1:
+//! a client registers (RFC 7591), sends the user to `/authorize`, the user
+//! signs in and approves, the client trades the code for tokens with PKCE,
+//! refreshes them, and revokes them; the resource server asks about a token
+//! at `/introspect` (RFC 7662).
+//!
+//! The module is split in two layers, kept apart in every part:
+//!
+//! - this file: [`Config`] (flags with environment fallbacks), [`router`] and
+//!   [`serve`], the entry points a binary or a test calls.
+//! - The web layer routes requests, extracts their inputs and turns results
+//!   into HTTP responses; it never decides policy.
+//!   - [`server`]: the route table and the JSON endpoints.
+//!   - [`login_page`]: `/authorize`, `/login` and the HTML they show.
+//! - The logic layer decides everything an authorization server decides and
+//!   never sees an HTTP type, so it can be read (and tested) without axum.
+//!   - [`provider`]: the [`provider::Provider`] and its metadata.
+//!   - [`clients`]: registration and client authentication.
+//!   - [`authorization`]: the authorization request.
+//!   - [`login`]: the sign-in that answers it, and the code.
+//!   - [`tokens`]: the token endpoint and its two grants.
+//!   - [`introspection`]: introspection and revocation.
+//!   - [`store`]: all state, in memory, behind one type.
+//! - Small pieces both layers use: [`error`] (every error, mapped to OAuth
+//!   and HTTP codes in one place), [`form`] (a strict form parser),
+//!   [`pkce`], [`redirect`] (redirect-URI rules), [`secret`] (random
+//!   secrets and digests) and [`users`] (the password and the throttle).
+
+pub mod authorization;
+pub mod clients;
+pub mod error;
+pub mod form;
+pub mod introspection;
+pub mod login;
+pub mod login_page;
+pub mod pkce;
+pub mod provider;
+pub mod redirect;
+pub mod secret;
+pub mod server;
+pub mod store;
+pub mod tokens;
+pub mod users;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use self::provider::Provider;
+
+// ANCHOR: config
+/// Configuration of the authorization server: flags with environment
+/// fallbacks, so the same binary runs from a terminal or a container.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "part3-as",
+    about = "Part 3: an OAuth 2.1 authorization server (registration, login, PKCE, tokens, introspection)"
+)]
+pub struct Config {
+    /// Address to bind. The loopback default keeps the demo off the network.
+    #[arg(long, env = "AS_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind; 0 picks a free port and the bound address is logged.
+    #[arg(long, env = "AS_SERVER_PORT", default_value_t = 9000)]
+    pub port: u16,
+    /// The issuer identifier: the URL clients use to reach this server.
+    /// It is published byte for byte (no slash is added or removed), because
+    /// clients compare it with the URL they fetched the metadata from
+    /// (RFC 8414 §3.3).
+    #[arg(long, env = "AS_ISSUER", default_value = "http://localhost:9000")]
+    pub issuer: String,
+    /// The one user who can sign in on the login page.
+    #[arg(long, env = "AS_DEMO_USERNAME", default_value = "demo_user")]
+    pub demo_username: String,
+    /// That user's password. Only an Argon2 hash of it is kept once the
+    /// server runs.
+    #[arg(
+        long,
+        env = "AS_DEMO_PASSWORD",
+        default_value = "demo_password",
+        hide_env_values = true
+    )]
+    pub demo_password: String,
+    /// How long an access token lives, in seconds.
+    #[arg(long, env = "AS_TOKEN_LIFETIME", default_value_t = 3600)]
+    pub token_lifetime: u64,
+    /// The resources tokens may be for, comma-separated: the canonical URLs
+    /// of the MCP servers this AS protects (RFC 8707). A token's audience is
+    /// the one the client asked for.
+    #[arg(
+        long,
+        env = "AS_RESOURCES",
+        value_delimiter = ',',
+        default_value = "http://localhost:8000/mcp"
+    )]
+    pub resources: Vec<String>,
+    /// The scopes a client may ask for, comma-separated.
+    #[arg(
+        long,
+        env = "AS_SCOPES",
+        value_delimiter = ',',
+        default_value = "mcp:tools"
+    )]
+    pub scopes: Vec<String>,
+    /// The client id the resource server uses at `/introspect` (RFC 7662 §2.1).
+    #[arg(
+        long,
+        env = "AS_INTROSPECTION_CLIENT_ID",
+        default_value = "mcp-resource-server"
+    )]
+    pub introspection_client_id: String,
+    /// The resource server's secret at `/introspect`. Change it outside a demo.
+    #[arg(
+        long,
+        env = "AS_INTROSPECTION_CLIENT_SECRET",
+        default_value = "demo-resource-server-secret",
+        hide_env_values = true
+    )]
+    pub introspection_client_secret: String,
+    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `part3_as_full=trace`).
+    #[arg(long, env = "AS_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+// ANCHOR_END: config
+
+impl Config {
+    /// The defaults, with `issuer` set to the URL of a listener a test has
+    /// already bound (`http://127.0.0.1:<port>`), so the metadata a test
+    /// fetches names the server it fetched it from.
+    pub fn for_tests(issuer: &str) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            issuer: issuer.into(),
+            demo_username: "demo_user".into(),
+            demo_password: "demo_password".into(),
+            token_lifetime: 3600,
+            resources: vec!["http://localhost:8000/mcp".into()],
+            scopes: vec!["mcp:tools".into()],
+            introspection_client_id: "mcp-resource-server".into(),
+            introspection_client_secret: "demo-resource-server-secret".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+// ANCHOR: router
+/// Builds the application of the authorization server around one
+/// [`Provider`], which holds everything the server knows.
+pub fn router(provider: Arc<Provider>) -> Router {
+    server::routes(provider)
+}
+// ANCHOR_END: router
+
+// ANCHOR: serve
+/// Serves the authorization server on `listener` until `shutdown` completes,
+/// then lets requests in flight finish. A configuration the provider refuses
+/// is an `InvalidInput` error before anything is served.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let provider = Provider::new(&config)
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    let provider = Arc::new(provider);
+    let sweeper = tokio::spawn(sweep_every(SWEEP_INTERVAL, provider.clone()));
+    let app = router(provider);
+    tracing::info!(
+        address = %listener.local_addr()?,
+        issuer = %config.issuer,
+        "authorization server listening"
+    );
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweeper.abort();
+    served
+}
+
+/// How often expired state is dropped.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Drops expired codes, tokens and sign-ins every `interval`, so memory
+/// stays bounded however long the server runs.
+async fn sweep_every(interval: Duration, provider: Arc<Provider>) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        provider.sweep();
+    }
+}
+// ANCHOR_END: serve

@@ -1,7 +1,9 @@
 //! Integration tests of part 5, through the real HTTP interface.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test fails by panicking.
+// A failed `expect` is how a test reports an unexpected state.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod bad_input;
 mod client_cache;
 mod client_callback;
 mod client_cli;
@@ -10,9 +12,22 @@ mod client_mock_as;
 mod client_mock_rs;
 mod client_refusals;
 mod client_support;
+mod codes;
+mod end_to_end;
+mod flow;
+mod introspection;
+mod login;
+mod mcp_http;
 mod metadata;
+mod pkce;
+mod properties;
 mod protection;
+mod redirects;
+mod registration;
 mod resilience;
+mod resource_metadata;
+mod stand_in;
 mod support;
+mod token_endpoint;
 mod tools;
 mod transport;

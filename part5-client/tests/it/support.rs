@@ -1,19 +1,27 @@
-//! Spawns the real servers on `127.0.0.1:0` for one test, and a stand-in
-//! introspection endpoint for the failure tests.
+//! Spawns the real servers on `127.0.0.1:0` for one test, and walks the
+//! OAuth flow over real HTTP the way a client and a person would.
+//!
+//! Later parts copy this file: [`TestAs`] and [`obtain_tokens`] give their
+//! tests a running authorization server and a valid token in two lines.
+//!
+//! Part 4 adds a stand-in introspection endpoint ([`FakeIntrospection`], in
+//! `stand_in.rs`) for the failures a real server will not show on demand,
+//! and raw MCP-over-HTTP helpers (`mcp_http.rs`).
 
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::collections::HashMap;
 
-use axum::{Form, Router, extract::State, http::StatusCode, response::IntoResponse, routing::post};
-use part5_client::{Config, serve};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use part5_client::{Config, authorization_server, serve};
+use rand::{TryRng as _, rngs::SysRng};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+pub use crate::{
+    mcp_http::{ACCEPT, open_session, post_mcp, rpc_result, tool_call},
+    stand_in::{FakeIntrospection, Mode},
+};
 
 /// A running server: its URLs, and the means to stop it.
 pub struct TestServer {
@@ -31,6 +39,12 @@ impl TestServer {
 
     pub async fn start_with(config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(listener, config).await
+    }
+
+    /// Serves on a listener bound beforehand, so the authorization server
+    /// can be told this server's URL before it starts.
+    pub async fn start_on(listener: TcpListener, config: Config) -> Self {
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, config, async {
@@ -56,106 +70,52 @@ impl TestServer {
     }
 }
 
-/// How the stand-in introspection endpoint behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Answers from its table of tokens.
-    Normal,
-    /// Answers 200 with a body that is not JSON.
-    Garbage,
-    /// Answers after 30 s, longer than the resource server waits.
-    Slow,
+/// A running authorization server: its issuer URL, and the means to stop it.
+pub struct TestAs {
+    /// `http://127.0.0.1:<port>`, also the configured issuer.
+    pub issuer: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-/// A stand-in for the authorization server's `/introspect`, which counts the
-/// calls it gets and can misbehave on demand.
-pub struct FakeIntrospection {
-    pub url: String,
-    pub calls: Arc<AtomicUsize>,
-    mode: Arc<Mutex<Mode>>,
-    tokens: Arc<Mutex<HashMap<String, Value>>>,
-    task: JoinHandle<()>,
-}
-
-#[derive(Clone)]
-struct FakeState {
-    calls: Arc<AtomicUsize>,
-    mode: Arc<Mutex<Mode>>,
-    tokens: Arc<Mutex<HashMap<String, Value>>>,
-}
-
-impl FakeIntrospection {
+impl TestAs {
+    /// Binds a free loopback port and serves the default configuration,
+    /// with the issuer set to the bound URL.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestAs::start`], after `configure` has changed the
+    /// configuration (the issuer is already set when it runs).
+    pub async fn start_with(configure: impl FnOnce(&mut authorization_server::Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::start_on(listener).await
-    }
-
-    /// Starts on a given listener (to come back on the same port after `stop`).
-    pub async fn start_on(listener: TcpListener) -> Self {
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let state = FakeState {
-            calls: Arc::default(),
-            mode: Arc::new(Mutex::new(Mode::Normal)),
-            tokens: Arc::default(),
-        };
-        let app = Router::new()
-            .route("/introspect", post(fake_introspect))
-            .with_state(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let issuer = format!("http://{}", listener.local_addr().expect("address"));
+        let mut config = authorization_server::Config::for_tests(&issuer);
+        configure(&mut config);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(authorization_server::serve(listener, config, async {
+            let _ = stopped.await;
+        }));
         Self {
-            url,
-            calls: state.calls,
-            mode: state.mode,
-            tokens: state.tokens,
-            task,
+            issuer,
+            stop: Some(stop),
+            task: Some(task),
         }
     }
 
-    /// Makes `token` active for `audience` with `scope`, expiring in `lifetime` seconds.
-    pub fn grant(&self, token: &str, audience: &str, scope: &str, lifetime: u64) {
-        let now = chrono::Utc::now().timestamp() as u64;
-        self.tokens.lock().expect("lock").insert(
-            token.into(),
-            json!({
-                "active": true, "sub": format!("user-of-{token}"), "client_id": "test-client",
-                "scope": scope, "aud": audience, "iat": now, "exp": now + lifetime,
-                "token_type": "Bearer",
-            }),
-        );
+    /// The absolute URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
     }
 
-    pub fn set_mode(&self, mode: Mode) {
-        *self.mode.lock().expect("lock") = mode;
-    }
-
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    /// Stops answering: connections are refused from now on.
-    pub fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-async fn fake_introspect(
-    State(state): State<FakeState>,
-    Form(form): Form<HashMap<String, String>>,
-) -> axum::response::Response {
-    state.calls.fetch_add(1, Ordering::SeqCst);
-    let mode = *state.mode.lock().expect("lock");
-    match mode {
-        Mode::Garbage => (StatusCode::OK, "<html>surprise</html>").into_response(),
-        Mode::Slow => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            (StatusCode::OK, axum::Json(json!({"active": false}))).into_response()
+    /// Stops the server and waits until it has shut down.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        Mode::Normal => {
-            let token = form.get("token").cloned().unwrap_or_default();
-            let answer = state.tokens.lock().expect("lock").get(&token).cloned();
-            axum::Json(answer.unwrap_or_else(|| json!({"active": false}))).into_response()
+        match self.task.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
         }
     }
 }
@@ -169,12 +129,9 @@ pub fn http() -> reqwest::Client {
         .expect("client")
 }
 
-/// Accept header every Streamable HTTP POST carries.
-pub const ACCEPT: &str = "application/json, text/event-stream";
-
 /// The body of an MCP `initialize` request.
-pub fn initialize_body() -> Value {
-    json!({
+pub fn initialize_body() -> serde_json::Value {
+    serde_json::json!({
         "jsonrpc": "2.0",
         "id": 1,
         "method": "initialize",
@@ -186,60 +143,283 @@ pub fn initialize_body() -> Value {
     })
 }
 
-/// The body of a `tools/call` request.
-pub fn tool_call(tool: &str, arguments: Value) -> Value {
-    json!({
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": { "name": tool, "arguments": arguments }
-    })
+/// The redirect URI the test clients register. Nothing listens there: the
+/// tests read the `Location` header and never follow a redirect.
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+/// The demo user of [`authorization_server::Config::for_tests`].
+pub const USERNAME: &str = "demo_user";
+pub const PASSWORD: &str = "demo_password";
+/// The resource server's credentials at `/introspect`, as configured by default.
+pub const RS_CLIENT_ID: &str = "mcp-resource-server";
+pub const RS_CLIENT_SECRET: &str = "demo-resource-server-secret";
+/// The default resource and scope of the test configuration.
+pub const RESOURCE: &str = "http://localhost:8000/mcp";
+pub const SCOPE: &str = "mcp:tools";
+
+/// A registered client, as the registration response described it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub token_endpoint_auth_method: String,
 }
 
-/// POSTs one JSON-RPC message to the MCP endpoint, in a session or not,
-/// with a bearer token or not.
-pub async fn post_mcp(
-    mcp_url: &str,
-    session: Option<&str>,
-    token: Option<&str>,
-    body: &Value,
+/// A token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub scope: String,
+    pub refresh_token: Option<String>,
+}
+
+/// A PKCE verifier and its S256 challenge (RFC 7636 §4.1–§4.2).
+#[derive(Debug, Clone)]
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Default for Pkce {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pkce {
+    pub fn new() -> Self {
+        let mut bytes = [0u8; 32];
+        SysRng.try_fill_bytes(&mut bytes).expect("randomness");
+        let verifier = URL_SAFE_NO_PAD.encode(bytes);
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// Registers a public client (`none`) for both grants, at [`REDIRECT_URI`].
+pub async fn register_public_client(issuer: &str) -> RegisteredClient {
+    register_client(
+        issuer,
+        json!({
+            "client_name": "Test client",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        }),
+    )
+    .await
+}
+
+/// Registers a client with the given metadata and expects 201.
+pub async fn register_client(issuer: &str, metadata: Value) -> RegisteredClient {
+    let response = http()
+        .post(format!("{issuer}/register"))
+        .json(&metadata)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    response.json().await.expect("registration JSON")
+}
+
+/// The login page as a browser got it: status, body, the session cookie and
+/// the hidden form fields.
+#[derive(Debug, Clone)]
+pub struct LoginPage {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+    /// `name=value` of the session cookie, ready for a `Cookie` header.
+    pub cookie: Option<String>,
+    pub pending: String,
+    pub csrf: String,
+}
+
+/// The authorization request parameters of a well-behaved client.
+pub fn authorize_params<'a>(
+    client_id: &'a str,
+    pkce: &'a Pkce,
+    state: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", RESOURCE),
+        ("scope", SCOPE),
+        ("state", state),
+    ]
+}
+
+/// `GET /authorize` with `params`, read like a browser would.
+pub async fn open_login_page(issuer: &str, params: &[(&str, &str)]) -> LoginPage {
+    let response = http()
+        .get(format!("{issuer}/authorize"))
+        .query(params)
+        .send()
+        .await
+        .expect("authorize");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let cookie = headers
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
+    let body = response.text().await.expect("page");
+    LoginPage {
+        status,
+        headers,
+        pending: hidden_field(&body, "pending").unwrap_or_default(),
+        csrf: hidden_field(&body, "csrf").unwrap_or_default(),
+        body,
+        cookie,
+    }
+}
+
+/// The value of the hidden input `name` in a page maud rendered.
+fn hidden_field(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker)? + marker.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_owned())
+}
+
+/// Submits the login form of `page` with the page's cookie.
+pub async fn submit_login(
+    issuer: &str,
+    page: &LoginPage,
+    username: &str,
+    password: &str,
+    action: &str,
 ) -> reqwest::Response {
-    let mut request = http()
-        .post(mcp_url)
-        .header("accept", ACCEPT)
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(body);
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
+    let mut request = http().post(format!("{issuer}/login")).form(&[
+        ("pending", page.pending.as_str()),
+        ("csrf", page.csrf.as_str()),
+        ("username", username),
+        ("password", password),
+        ("action", action),
+    ]);
+    if let Some(cookie) = &page.cookie {
+        request = request.header("cookie", cookie);
     }
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("request")
+    request.send().await.expect("login")
 }
 
-/// Opens a session with a raw `initialize` (and `initialized`) and returns its id.
-pub async fn open_session(mcp_url: &str, token: Option<&str>) -> String {
-    let response = post_mcp(mcp_url, None, token, &initialize_body()).await;
-    assert_eq!(response.status(), StatusCode::OK, "initialize");
-    let session = response.headers()["mcp-session-id"]
+/// The query parameters of a redirect's `Location`, decoded.
+pub fn redirect_params(response: &reqwest::Response) -> HashMap<String, String> {
+    let location = response.headers()["location"]
         .to_str()
-        .expect("ascii")
-        .to_owned();
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let response = post_mcp(mcp_url, Some(&session), token, &initialized).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED, "initialized");
-    session
+        .expect("ASCII location");
+    url::Url::parse(location)
+        .expect("absolute location")
+        .query_pairs()
+        .into_owned()
+        .collect()
 }
 
-/// The JSON-RPC result carried by a response, SSE-framed or plain JSON.
-pub async fn rpc_result(response: reqwest::Response) -> Value {
-    let text = response.text().await.expect("body");
-    let json = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(str::trim)
-        .find(|data| !data.is_empty())
-        .unwrap_or(text.as_str());
-    serde_json::from_str(json).expect("JSON-RPC message")
+/// Runs authorize and login for `client` and returns the code.
+pub async fn authorize_code(issuer: &str, client: &RegisteredClient, pkce: &Pkce) -> String {
+    let page = open_login_page(issuer, &authorize_params(&client.client_id, pkce, "xyz")).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    let response = submit_login(issuer, &page, USERNAME, PASSWORD, "approve").await;
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let params = redirect_params(&response);
+    assert_eq!(params.get("state").map(String::as_str), Some("xyz"));
+    params["code"].clone()
 }
+
+/// `POST /token` with `form`, as a public client.
+pub async fn token_request(issuer: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    http()
+        .post(format!("{issuer}/token"))
+        .form(form)
+        .send()
+        .await
+        .expect("token request")
+}
+
+/// Trades `code` for tokens as the public `client`.
+pub async fn exchange_code(
+    issuer: &str,
+    client: &RegisteredClient,
+    code: &str,
+    pkce: &Pkce,
+) -> reqwest::Response {
+    token_request(
+        issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("client_id", client.client_id.as_str()),
+            ("resource", RESOURCE),
+        ],
+    )
+    .await
+}
+
+/// Asks `/introspect` about `token` as the resource server.
+pub async fn introspect(issuer: &str, token: &str) -> Value {
+    let response = http()
+        .post(format!("{issuer}/introspect"))
+        .basic_auth(RS_CLIENT_ID, Some(RS_CLIENT_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspect");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    response.json().await.expect("introspection JSON")
+}
+
+/// Tokens got through the whole flow, and the client that got them.
+#[derive(Debug, Clone)]
+pub struct ObtainedTokens {
+    pub client: RegisteredClient,
+    pub tokens: TokenResponse,
+}
+
+// ANCHOR: obtain_tokens
+/// Register → authorize → login → token, over real HTTP against the AS at
+/// `issuer`, for `resource` and `scope` (space-separated). The AS must have
+/// `resource` among its `resources` and `scope` among its `scopes`.
+pub async fn obtain_tokens(issuer: &str, resource: &str, scope: &str) -> ObtainedTokens {
+    let client = register_public_client(issuer).await;
+    let pkce = Pkce::new();
+    let mut params = authorize_params(&client.client_id, &pkce, "state");
+    params.retain(|(name, _)| *name != "resource" && *name != "scope");
+    params.extend([("resource", resource), ("scope", scope)]);
+    let page = open_login_page(issuer, &params).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    let login = submit_login(issuer, &page, USERNAME, PASSWORD, "approve").await;
+    assert_eq!(login.status(), reqwest::StatusCode::SEE_OTHER);
+    let code = redirect_params(&login)
+        .remove("code")
+        .expect("a code in the redirect");
+    let response = token_request(
+        issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("client_id", client.client_id.as_str()),
+            ("resource", resource),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let tokens: TokenResponse = response.json().await.expect("token JSON");
+    assert_eq!(tokens.token_type, "Bearer");
+    assert_eq!(tokens.scope, scope);
+    assert!(tokens.expires_in > 0);
+    ObtainedTokens { client, tokens }
+}
+// ANCHOR_END: obtain_tokens

@@ -1,0 +1,163 @@
+//! The errors of the authorization server, and the one place where they are
+//! mapped onto OAuth error codes and HTTP status codes.
+//!
+//! The logic layer returns these values and never picks a status code; the
+//! web layer renders them and never picks an error code. Two kinds exist
+//! because an authorization server answers in two ways:
+//!
+//! - [`OAuthError`]: sent to the client, as JSON from the API endpoints
+//!   (RFC 6749 §5.2) or as `error=` on the redirect URI (RFC 6749 §4.1.2.1).
+//! - [`PageError`]: shown to the person in the browser, because the request
+//!   cannot be trusted enough to send them anywhere (SPEC.md AS-04, AS-15).
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+// ANCHOR: oauth_error
+/// An error reported to the client, with a description for developers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// Malformed, missing or repeated parameter (RFC 6749 §5.2).
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// Client authentication failed (RFC 6749 §5.2). `basic_attempted`
+    /// decides whether the answer carries `WWW-Authenticate: Basic`.
+    #[error("client authentication failed")]
+    InvalidClient { basic_attempted: bool },
+    /// A bad code, verifier or refresh token (RFC 6749 §5.2).
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    /// The client did not register this grant type (RFC 6749 §5.2).
+    #[error("the client is not registered for this grant type")]
+    UnauthorizedClient,
+    /// Any `grant_type` but the two this server implements.
+    #[error("grant_type must be authorization_code or refresh_token")]
+    UnsupportedGrantType,
+    /// Any `response_type` but `code` (RFC 6749 §4.1.2.1).
+    #[error("response_type must be code")]
+    UnsupportedResponseType,
+    /// A scope this server does not know, or wider than granted.
+    #[error("{0}")]
+    InvalidScope(&'static str),
+    /// A `resource` that is not configured (RFC 8707 §2).
+    #[error("{0}")]
+    InvalidTarget(&'static str),
+    /// The user pressed Deny (RFC 6749 §4.1.2.1).
+    #[error("the user denied the request")]
+    AccessDenied,
+    /// A redirect URI that registration refuses (RFC 7591 §3.2.2).
+    #[error("{0}")]
+    InvalidRedirectUri(&'static str),
+    /// Other registration metadata that is refused (RFC 7591 §3.2.2).
+    #[error("{0}")]
+    InvalidClientMetadata(&'static str),
+    /// A store is full, or the operating system's random number generator
+    /// failed: try again later.
+    #[error("the server cannot take this request now, try again later")]
+    TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    /// The `error` value of RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2 and
+    /// RFC 8707 §2.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The status of a JSON error answer: 401 for failed client
+    /// authentication (RFC 6749 §5.2), 503 when busy, else 400.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The JSON error answer of RFC 6749 §5.2. `Cache-Control: no-store` is
+/// added by the routes that need it, on every answer, errors included.
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": self.code(),
+            "error_description": self.to_string(),
+        });
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::InvalidClient {
+            basic_attempted: true,
+        } = self
+        {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oauth\", charset=\"UTF-8\""),
+            );
+        }
+        response
+    }
+}
+// ANCHOR_END: oauth_error
+
+// ANCHOR: page_error
+/// An error shown on an HTML page instead of being sent to a client:
+/// redirecting would trust a client or redirect URI that is not verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    #[error("The request could not be read (a parameter is malformed or repeated).")]
+    MalformedRequest,
+    #[error("The application is not registered with this server.")]
+    UnknownClient,
+    #[error("The request names no redirect_uri.")]
+    MissingRedirectUri,
+    #[error("The redirect_uri is not one the application registered.")]
+    UnregisteredRedirectUri,
+    #[error(
+        "This sign-in request has expired or was already used. Start again from the application."
+    )]
+    Expired,
+    #[error(
+        "This form was not sent from the page this server showed you. Start again from the application."
+    )]
+    CsrfMismatch,
+    #[error("The server is busy. Try again in a minute.")]
+    Busy,
+}
+
+impl PageError {
+    /// 400 for every request problem; 503 when the server is full.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+// ANCHOR_END: page_error
+
+/// Why the server could not start: a problem with the configuration or the
+/// machine, reported before the listener serves anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartupError {
+    #[error("the configuration is invalid: {0}")]
+    Config(&'static str),
+    #[error("cannot hash the demo password: {0}")]
+    PasswordHash(String),
+    #[error("the operating system's random number generator failed")]
+    Randomness,
+}
