@@ -13,6 +13,7 @@ mod bench;
 mod book;
 mod check;
 mod diff;
+mod interop;
 mod test;
 mod workspace;
 
@@ -28,7 +29,8 @@ commands:
                         --write stores it in book/src/generated/diff-A-B.md
   check                 book includes and anchors, SUMMARY.md chapters, unique target names
   book                  check, then mdbook build book (installs mdbook if missing)
-  bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)";
+  bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)
+  interop [--only GROUP]      part 5 against the MCP conformance suite, Python SDK, Inspector, Chromium";
 
 /// Prints the error chain, without anyhow's backtrace, and exits 1: the
 /// failures xtask reports are about the repository, not about xtask.
@@ -54,6 +56,7 @@ fn run() -> Result<()> {
         "check" => check::run(rest),
         "book" => book::run(rest),
         "bench" => bench::run(rest),
+        "interop" => interop::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
