@@ -40,13 +40,17 @@ impl Flow {
 
         // CL-05: the challenge's scope, else the PRM's; on upgrade the union.
         let scopes = if upgrade {
-            let granted = self
+            let mut granted = self
                 .auth
                 .auth_manager
                 .lock()
                 .await
                 .get_current_scopes()
                 .await;
+            if granted.is_empty() {
+                // Tokens from the cache: rmcp has not seen their grant.
+                granted.clone_from(&self.cached_scopes);
+            }
             union(&granted, &challenge.scopes())
         } else if !challenge.scopes().is_empty() {
             challenge.scopes()

@@ -137,6 +137,11 @@ pub(crate) struct Flow {
     registration: Option<Registration>,
     /// A client id (and its issuer) from the token cache.
     cached_client: Option<(String, Option<String>)>,
+    /// The scopes granted to the cached tokens. rmcp only tracks the scopes
+    /// of grants it made itself in this process, so without these a 403
+    /// upgrade after a cached login would ask for the new scope alone and
+    /// lose the old ones (SPEC.md CL-05: the union).
+    cached_scopes: Vec<String>,
     callback: Option<CallbackServer>,
     has_token: bool,
     logins: u32,
@@ -183,6 +188,7 @@ impl Flow {
             discovery: None,
             registration: None,
             cached_client: None,
+            cached_scopes: Vec::new(),
             callback: None,
             has_token: false,
             logins: 0,
@@ -216,6 +222,7 @@ impl Flow {
         if stored.token_response.is_none() {
             return Ok(());
         }
+        self.cached_scopes = stored.granted_scopes.clone();
         let discovery =
             match discovery::discover(&self.discovery_http, &self.server_url, None).await {
                 Ok(discovery) if stored.issuer.as_deref() == Some(discovery.issuer.as_str()) => {

@@ -12,6 +12,7 @@ mod client_mock_as;
 mod client_mock_rs;
 mod client_refusals;
 mod client_support;
+mod client_system;
 mod codes;
 mod end_to_end;
 mod flow;
