@@ -14,6 +14,10 @@
 //! - (d) [`check_target_names`]: no two members share a lib or a bin name.
 //! - (e) [`check_anchors_well_formed`]: every `ANCHOR` has its `ANCHOR_END`
 //!   and no name repeats in a file (`{{#include}}` takes only the first).
+//! - (f) [`generated::check_generated`]: every diff under
+//!   `book/src/generated/` is what `cargo xtask diff A B --write` writes now.
+//! - (g) [`links::check_links`]: every relative link in the book reaches an
+//!   existing file under `book/src`, and every `#fragment` a heading there.
 //!
 //! The same functions run as `#[test]`s against the real repository, so a
 //! plain `cargo test --workspace` enforces them too.
@@ -28,6 +32,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::workspace::{self, Marker};
 
+mod generated;
+mod links;
+
 /// Runs every check and fails listing each problem as `file:line: message`.
 pub fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
@@ -36,7 +43,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let layout = Layout::real()?;
     let problems = check_all(&layout)?;
     if problems.is_empty() {
-        println!("check: book includes, anchors, SUMMARY.md and target names are all fine");
+        println!(
+            "check: book includes, anchors, SUMMARY.md, generated diffs, internal links and target names are all fine"
+        );
         return Ok(());
     }
     for problem in &problems {
@@ -102,13 +111,15 @@ impl fmt::Display for Problem {
     }
 }
 
-/// All five checks, problems sorted by file and line.
+/// All seven checks, problems sorted by file and line.
 pub fn check_all(layout: &Layout) -> Result<Vec<Problem>> {
     let mut problems = check_includes(layout)?;
     problems.extend(check_anchors_used(layout)?);
     problems.extend(check_summary(layout)?);
     problems.extend(check_target_names(layout)?);
     problems.extend(check_anchors_well_formed(layout)?);
+    problems.extend(generated::check_generated(layout)?);
+    problems.extend(links::check_links(layout)?);
     problems.sort();
     Ok(problems)
 }
@@ -628,6 +639,18 @@ mod tests {
         assert_clean(check_anchors_well_formed(&Layout::real().expect("layout")).expect("check"));
     }
 
+    /// (f) holds in the real repository.
+    #[test]
+    fn generated_files_are_fresh() {
+        assert_clean(generated::check_generated(&Layout::real().expect("layout")).expect("check"));
+    }
+
+    /// (g) holds in the real repository.
+    #[test]
+    fn internal_links_resolve() {
+        assert_clean(links::check_links(&Layout::real().expect("layout")).expect("check"));
+    }
+
     /// The hand-written manifest reading of (d) finds the same lib and bin
     /// names as cargo itself, for every member of the real workspace.
     #[test]
@@ -775,7 +798,7 @@ mod tests {
         assert_eq!(
             problems_in(&dir),
             [
-                "part2-b/src/lib.rs:5: anchor `forgotten` is not included anywhere in the book ({{#include …:forgotten}})"
+                "part2-b/src/lib.rs:5: anchor `forgotten` is not included anywhere in the book ({{#include …:forgotten}}), nor is an identical copy from another part"
             ]
         );
     }
@@ -841,6 +864,83 @@ mod tests {
                 "part2-b/src/lib.rs:5: anchor `greet` ends twice (first at line 3)",
                 "part2-b/src/lib.rs:6: ANCHOR: open has no ANCHOR_END: open in this file",
                 "part2-b/src/lib.rs:7: ANCHOR_END: stray without an ANCHOR: stray before it",
+            ]
+        );
+    }
+
+    #[test]
+    fn f_a_stale_or_unknown_generated_file_fails() {
+        let dir = good_fixture();
+        let layout = Layout::at(dir.path()).expect("layout");
+        let report = crate::diff::diff_parts(dir.path(), "part1-a", "part2-b").expect("diff");
+        let (path, fresh) = crate::diff::generated_markdown(dir.path(), &report).expect("md");
+        dir.write(&[("book/src/generated/diff-1-2.md", fresh.as_str())]);
+        assert!(path.is_file());
+        assert_eq!(problems_in(&dir), Vec::<String>::new());
+
+        dir.write(&[
+            ("part2-b/src/main.rs", "fn main() { changed() }\n"),
+            ("book/src/generated/notes.md", "hand-written\n"),
+            ("book/src/generated/diff-1-9.md", "no part 9\n"),
+        ]);
+        let problems: Vec<String> = generated::check_generated(&layout)
+            .expect("check")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "book/src/generated/diff-1-2.md:1: stale: the parts changed since it was generated; run `cargo xtask diff 1 2 --write` and commit it",
+                &format!(
+                    "book/src/generated/diff-1-9.md:1: names no pair of parts: no directory part9-* in {}",
+                    dir.path().display()
+                ),
+                "book/src/generated/notes.md:1: xtask generates no file of this name; remove it or teach xtask to",
+            ]
+        );
+    }
+
+    #[test]
+    fn g_good_internal_links_pass() {
+        let dir = good_fixture();
+        dir.write(&[
+            (
+                "book/src/introduction.md",
+                "# Introduction\n\n## Two `cargo` commands\n\nSee [part 1](part1.md), [its code](part1.md#the-code),\n\
+                 [below](#two-cargo-commands), [part 2](./part2/index.md#part-two), [rendered](part1.html#the-code),\n\
+                 [the web](https://example.com/x.md#nothing) and [an image](img/logo.txt).\n",
+            ),
+            ("book/src/img/logo.txt", "logo\n"),
+            (
+                "book/src/part1.md",
+                "# Part 1\n\n## The code\n\n```rust,ignore\n{{#include ../../part1-a/src/lib.rs:greet}}\n```\n",
+            ),
+            (
+                "book/src/part2/index.md",
+                "# Part two\n\nBack to [the start](../introduction.md).\n{{#rustdoc_include ../../../part2-b/src/lib.rs:greet}}\n{{ #include ../../../part2-b/tests/it/main.rs:test }}\n{{#include ../../../part2-b/src/main.rs}}\n",
+            ),
+        ]);
+        assert_eq!(problems_in(&dir), Vec::<String>::new());
+    }
+
+    #[test]
+    fn g_a_broken_internal_link_fails() {
+        let dir = good_fixture();
+        dir.write(&[(
+            "book/src/introduction.md",
+            "# Introduction\n\n[gone](gone.md) and [no such heading](part1.md#nowhere).\n\
+             [here, but no heading](#missing) `[in code](ignored.md)`\n\
+             ```text\n[in a fence](ignored.md)\n```\n\
+             [out of the book](../../part1-a/src/lib.rs)\n",
+        )]);
+        assert_eq!(
+            problems_in(&dir),
+            [
+                "book/src/introduction.md:3: link `gone.md`: book/src/gone.md does not exist",
+                "book/src/introduction.md:3: link `part1.md#nowhere`: book/src/part1.md has no heading with id `nowhere`",
+                "book/src/introduction.md:4: link `#missing`: book/src/introduction.md has no heading with id `missing`",
+                "book/src/introduction.md:8: link `../../part1-a/src/lib.rs` leaves book/src: the rendered book has no such file",
             ]
         );
     }
