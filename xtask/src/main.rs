@@ -12,6 +12,7 @@
 mod bench;
 mod book;
 mod check;
+mod demo;
 mod diff;
 mod interop;
 mod test;
@@ -25,6 +26,7 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
   test [ARGS...]        cargo test --workspace ARGS (no snapshot writes when CI is set)
+  demo                  build, start the part-3 AS and part-4 RS, run the part-5 client with a scripted login
   diff A B [--write]    what part B changes in part A (parts by number or directory);
                         --write stores it in book/src/generated/diff-A-B.md
   check                 book includes and anchors, SUMMARY.md chapters, unique target names
@@ -54,6 +56,7 @@ fn run() -> Result<()> {
         "test" => test::run(rest),
         "diff" => diff::run(rest),
         "check" => check::run(rest),
+        "demo" => demo::run(rest),
         "book" => book::run(rest),
         "bench" => bench::run(rest),
         "interop" => interop::run(rest),
