@@ -27,6 +27,7 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
+    serve::ListenerExt,
 };
 use chrono::{SecondsFormat, Utc};
 use rmcp::{
@@ -239,6 +240,14 @@ pub async fn serve(
         "MCP server listening on http://{}/mcp",
         listener.local_addr()?
     );
+    // Send each response as soon as it is written: rmcp writes an event
+    // stream in more than one piece, and with Nagle's algorithm on, the
+    // second piece waits ~40 ms for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

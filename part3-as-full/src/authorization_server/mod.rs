@@ -44,6 +44,7 @@ pub mod store;
 pub mod tokens;
 pub mod users;
 
+use axum::serve::ListenerExt;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
@@ -174,6 +175,14 @@ pub async fn serve(
         issuer = %config.issuer,
         "authorization server listening"
     );
+    // Send each response as soon as it is written: with Nagle's algorithm
+    // on, a response written in two pieces waits ~40 ms for the client's
+    // delayed ACK before its second piece leaves.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

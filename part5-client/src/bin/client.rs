@@ -11,6 +11,7 @@ use part5_client::{
     init_tracing,
 };
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = Options::parse();
@@ -41,6 +42,7 @@ async fn main() -> ExitCode {
         }
     }
 }
+// ANCHOR_END: main
 
 /// Tool results on stdout: one JSON document with `--json`, else each result
 /// pretty-printed (its structured content when there is some, else its text).

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use part5_client::client::scripted_browser::ScriptedBrowser;
 
+// ANCHOR: args
 /// Logs in on the authorization server's page and approves (or denies).
 #[derive(Debug, Parser)]
 #[command(name = "part5-scripted-browser")]
@@ -33,6 +34,7 @@ struct Args {
     #[arg(long)]
     deny: bool,
 }
+// ANCHOR_END: args
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

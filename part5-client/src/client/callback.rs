@@ -111,6 +111,7 @@ impl Drop for CallbackServer {
 }
 // ANCHOR_END: callback_server
 
+// ANCHOR: callback
 /// One redirect per armed login: the first one decides, later ones get 400.
 async fn callback(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
     let expected = shared.expected.lock().ok().and_then(|mut slot| slot.take());
@@ -142,6 +143,7 @@ async fn callback(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) 
     let _ = shared.verdicts.try_send(verdict);
     response
 }
+// ANCHOR_END: callback
 
 /// A small HTML page. The URL of this page holds the code, so it must not
 /// leak through `Referer` or caches.

@@ -149,6 +149,7 @@ fn advertised_url(server_url: &Url, advertised: &str) -> Result<Url, ClientError
     Ok(url)
 }
 
+// ANCHOR: well_known_urls
 /// `https://host/a/b` ⇒ `https://host/.well-known/{name}/a/b`, then
 /// `https://host/.well-known/{name}` (RFC 9728 §3.1, RFC 8414 §3.1).
 pub fn well_known_urls(base: &Url, name: &str) -> Vec<Url> {
@@ -169,6 +170,7 @@ pub fn well_known_urls(base: &Url, name: &str) -> Vec<Url> {
     push(format!("/.well-known/{name}"));
     urls
 }
+// ANCHOR_END: well_known_urls
 
 // ANCHOR: fetch_authorization_metadata
 /// SPEC.md CL-02: RFC 8414 metadata first, then OpenID discovery (the order
@@ -209,6 +211,7 @@ async fn fetch_authorization_metadata(
 }
 // ANCHOR_END: fetch_authorization_metadata
 
+// ANCHOR: check_authorization_metadata
 /// The checks of SPEC.md CL-02 on a parsed document.
 pub fn check_authorization_metadata(
     issuer: &str,
@@ -231,6 +234,7 @@ pub fn check_authorization_metadata(
     }
     Ok(())
 }
+// ANCHOR_END: check_authorization_metadata
 
 /// GETs a JSON document: `Ok(None)` for 404 (try the next candidate), an
 /// error for anything else that is not a 200 with the expected JSON.

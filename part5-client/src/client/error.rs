@@ -80,6 +80,7 @@ pub enum ClientError {
 }
 // ANCHOR_END: client_error
 
+// ANCHOR: exit_code
 impl ClientError {
     /// The process exit code: 2 when the authorization itself failed or was
     /// denied (`error=access_denied`, a refused callback, a rejected code, a
@@ -95,3 +96,4 @@ impl ClientError {
         }
     }
 }
+// ANCHOR_END: exit_code

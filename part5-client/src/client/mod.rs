@@ -152,6 +152,7 @@ pub(crate) struct Flow {
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Flow {
+    // ANCHOR: flow_new
     async fn new(
         options: &Options,
         transcript: Arc<dyn Transcript>,
@@ -195,6 +196,7 @@ impl Flow {
             upgraded: false,
         })
     }
+    // ANCHOR_END: flow_new
 
     // ANCHOR: use_cached_tokens
     /// With `--token-cache`: if the file holds tokens for this server from

@@ -94,6 +94,7 @@ impl Flow {
     }
     // ANCHOR_END: call_tool
 
+    // ANCHOR: on_refusal
     /// Decides what a 401/403 challenge calls for, or gives up.
     async fn on_refusal(&mut self, challenge: &BearerChallenge) -> Result<(), ClientError> {
         let upgrade = challenge.is_insufficient_scope();
@@ -122,6 +123,7 @@ impl Flow {
         }
         self.authorize(challenge, upgrade).await
     }
+    // ANCHOR_END: on_refusal
 }
 
 /// The Bearer challenge in the header rmcp handed over; a 401 without one

@@ -126,6 +126,7 @@ pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()
 }
 // ANCHOR_END: write_private_atomically
 
+// ANCHOR: refuse_shared_file
 /// Like ssh with a private key: a token file others can read is not used.
 fn refuse_shared_file(path: &Path) -> Result<(), AuthError> {
     #[cfg(unix)]
@@ -145,6 +146,7 @@ fn refuse_shared_file(path: &Path) -> Result<(), AuthError> {
     }
     Ok(())
 }
+// ANCHOR_END: refuse_shared_file
 
 fn store_error(path: &Path, error: &dyn std::fmt::Display) -> AuthError {
     AuthError::CredentialStoreError(format!("{}: {error}", path.display()))

@@ -15,7 +15,7 @@ pub mod transport;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use axum::{Router, middleware};
+use axum::{Router, middleware, serve::ListenerExt};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -92,6 +92,14 @@ pub async fn serve(
         "MCP server listening on http://{}/mcp",
         listener.local_addr()?
     );
+    // Send each response as soon as it is written: rmcp writes an event
+    // stream in more than one piece, and with Nagle's algorithm on, the
+    // second piece waits ~40 ms for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
