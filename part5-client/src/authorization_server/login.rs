@@ -10,6 +10,8 @@
 
 use std::net::IpAddr;
 
+use tokio::sync::Semaphore;
+
 use super::{
     authorization::LoginPrompt,
     error::{OAuthError, PageError},
@@ -18,6 +20,12 @@ use super::{
     secret::{Digest, new_secret},
     store::{CodeRecord, PendingAuthorization, Tables, ValidRequest},
 };
+
+/// At most this many password checks run at once. Each Argon2id check takes
+/// a core and 12 MiB for a few milliseconds; running more at once only makes
+/// them queue for the CPU while memory grows, so a flood of sign-ins waits
+/// here instead (the throttle of SPEC.md AS-11 limits the failures).
+static PASSWORD_CHECKS: Semaphore = Semaphore::const_new(2);
 
 /// How long a code lives, in seconds: long enough for the client to redeem
 /// it at once, well under the 5 minutes of SPEC.md AS-03.
@@ -85,9 +93,14 @@ impl Provider {
             }
             let user = self.user.clone();
             let (username, password) = (attempt.username.clone(), attempt.password.clone());
-            let verified = tokio::task::spawn_blocking(move || user.verify(&username, &password))
-                .await
-                .unwrap_or(false);
+            let verified = match PASSWORD_CHECKS.acquire().await {
+                Ok(_permit) => {
+                    tokio::task::spawn_blocking(move || user.verify(&username, &password))
+                        .await
+                        .unwrap_or(false)
+                }
+                Err(_) => false,
+            };
             if !verified {
                 self.throttle
                     .record_failure(&attempt.username, attempt.address, now);
