@@ -880,7 +880,8 @@ mod tests {
 
         dir.write(&[
             ("part2-b/src/main.rs", "fn main() { changed() }\n"),
-            ("book/src/generated/notes.md", "hand-written\n"),
+            ("book/src/generated/notes.md", "another generator's\n"),
+            ("book/src/generated/diff-3.md", "hand-written\n"),
             ("book/src/generated/diff-1-9.md", "no part 9\n"),
         ]);
         let problems: Vec<String> = generated::check_generated(&layout)
@@ -896,7 +897,7 @@ mod tests {
                     "book/src/generated/diff-1-9.md:1: names no pair of parts: no directory part9-* in {}",
                     dir.path().display()
                 ),
-                "book/src/generated/notes.md:1: xtask generates no file of this name; remove it or teach xtask to",
+                "book/src/generated/diff-3.md:1: not named diff-A-B.md, so `cargo xtask diff` did not write it",
             ]
         );
     }
