@@ -67,7 +67,6 @@ pub fn run(args: &[String]) -> Result<()> {
         tokio::select! {
             status = demo(&binaries, &logs) => status,
             () = interrupted() => {
-                eprintln!("\ninterrupted: stopping the servers");
                 Ok(INTERRUPTED)
             }
         }
@@ -77,6 +76,10 @@ pub fn run(args: &[String]) -> Result<()> {
         Ok(0) => {
             header("Done: the client exited with status 0; both servers are stopped");
             Ok(())
+        }
+        Ok(INTERRUPTED) => {
+            eprintln!("interrupted; the client and both servers are stopped");
+            std::process::exit(INTERRUPTED)
         }
         Ok(code) => {
             print_logs(&logs);
@@ -148,23 +151,31 @@ async fn demo(binaries: &Binaries, logs: &Path) -> Result<i32> {
 }
 
 /// Runs the client in the foreground, its output going straight to ours.
+/// Its status is polled rather than awaited, so the child stays in a
+/// [`ChildGuard`] that kills and reaps it if this future is dropped.
 async fn run_client(client: &Path, mcp_url: &str, browser: &str) -> Result<i32> {
-    let mut command = tokio::process::Command::new(client);
-    clean_environment(command.as_std_mut());
-    let mut child = command
+    let mut command = Command::new(client);
+    clean_environment(&mut command);
+    let child = command
         .args(["--server-url", mcp_url])
         .env("BROWSER", browser)
         .env("AS_DEMO_USERNAME", USERNAME)
         .env("AS_DEMO_PASSWORD", PASSWORD)
         .env("MCP_LOGIN_TIMEOUT", "60")
         .stdin(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot start {}", client.display()))?;
-    let status = tokio::time::timeout(CLIENT_DEADLINE, child.wait())
-        .await
-        .with_context(|| format!("the client did not finish within {CLIENT_DEADLINE:?}"))?
-        .context("cannot wait for the client")?;
+    let mut child = ChildGuard(child);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().context("cannot wait for the client")? {
+            break status;
+        }
+        if started.elapsed() > CLIENT_DEADLINE {
+            bail!("the client did not finish within {CLIENT_DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     // A client killed by a signal has no code; report it like a shell would.
     Ok(status.code().unwrap_or(INTERRUPTED))
 }
@@ -260,11 +271,20 @@ fn cargo_build(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
     Ok(built)
 }
 
-// ANCHOR: server_guard
-/// A server child process, killed (and reaped) when dropped: on success, on
-/// an error, on a panic, and when Ctrl-C drops the future that owns it.
+/// A child process, killed and reaped when dropped: on success, on an error,
+/// on a panic, and when Ctrl-C drops the future that owns it.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A server started for the demo.
 struct Server {
-    child: Child,
+    child: ChildGuard,
     name: String,
     log: PathBuf,
 }
@@ -279,6 +299,7 @@ impl Server {
         clean_environment(&mut command);
         let child = command
             .envs(env.iter().copied())
+            .env("NO_COLOR", "1") // Plain text in the log file.
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -289,7 +310,7 @@ impl Server {
             |name| name.to_string_lossy().into_owned(),
         );
         Ok(Self {
-            child,
+            child: ChildGuard(child),
             name,
             log: log.to_path_buf(),
         })
@@ -304,7 +325,7 @@ impl Server {
             .build()?;
         let started = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.child.0.try_wait()? {
                 bail!("{} exited ({status}) before it was ready", self.name);
             }
             match http.get(url).send().await {
@@ -327,14 +348,6 @@ impl Server {
         Ok(())
     }
 }
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-// ANCHOR_END: server_guard
 
 /// Removes inherited settings that would reconfigure the children (a
 /// developer's `AS_ISSUER` or `MCP_TOKEN_CACHE`, say), and keeps loopback
