@@ -15,27 +15,29 @@
 //! Server logs go to `target/demo/*.log` and are printed when anything fails.
 //! Every child is killed by a guard when it is dropped, so an error, a panic
 //! or Ctrl-C never leaves a server running.
+//!
+//! [`build`] finds the binaries; [`process`] starts and guards the children.
+
+mod build;
+mod process;
 
 use std::{
-    ffi::OsString,
     fs,
-    io::BufRead as _,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
 
 use crate::workspace;
+use build::Binaries;
+use process::{ChildGuard, Server, clean_environment, free_ports, interrupted};
 
 /// The demo user; the AS's defaults, set explicitly so the AS and the
 /// scripted browser agree whatever the caller's environment says.
 const USERNAME: &str = "demo_user";
 const PASSWORD: &str = "demo_password";
-/// How long a server may take to answer its metadata URL.
-const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long the whole client run may take (the login is scripted, so it
 /// normally takes well under a second).
 const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
@@ -95,8 +97,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Starts the servers, runs the client, returns its exit status.
 async fn demo(binaries: &Binaries, logs: &Path) -> Result<i32> {
-    let as_port = free_port()?;
-    let rs_port = free_port()?;
+    let [as_port, rs_port] = free_ports()?;
     let issuer = format!("http://127.0.0.1:{as_port}");
     let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
 
@@ -178,222 +179,6 @@ async fn run_client(client: &Path, mcp_url: &str, browser: &str) -> Result<i32> 
     };
     // A client killed by a signal has no code; report it like a shell would.
     Ok(status.code().unwrap_or(INTERRUPTED))
-}
-
-/// The binaries the demo runs, as cargo reported them.
-struct Binaries {
-    authorization_server: PathBuf,
-    resource_server: PathBuf,
-    client: PathBuf,
-    scripted_browser: PathBuf,
-}
-
-impl Binaries {
-    /// Two `cargo build`s (one per set of packages, so `--bins` does not
-    /// build the other parts' bins too); the paths come from cargo's own
-    /// report, so a custom target directory works.
-    fn build() -> Result<Self> {
-        let mut built = cargo_build(&["-p", "part5-client", "--bins"])?;
-        built.extend(cargo_build(&[
-            "-p",
-            "part3-as-full",
-            "--bin",
-            "part3-as",
-            "-p",
-            "part4-protected-rs",
-            "--bin",
-            "part4-rs",
-        ])?);
-        let find = |name: &str| {
-            built
-                .iter()
-                .find(|(bin, _)| bin == name)
-                .map(|(_, path)| path.clone())
-                .with_context(|| format!("cargo built no `{name}`"))
-        };
-        Ok(Self {
-            authorization_server: find("part3-as")?,
-            resource_server: find("part4-rs")?,
-            client: find("part5-client")?,
-            scripted_browser: find("part5-scripted-browser")?,
-        })
-    }
-
-    /// The `BROWSER` value. Clients split `BROWSER` on whitespace, so a path
-    /// with a space in it gets a space-free symbolic link in the temp dir.
-    fn browser_command(&self) -> Result<String> {
-        let path = self.scripted_browser.to_string_lossy().into_owned();
-        if !path.contains(char::is_whitespace) {
-            return Ok(path);
-        }
-        #[cfg(unix)]
-        {
-            let link = std::env::temp_dir().join("part5-scripted-browser-demo");
-            let _ = fs::remove_file(&link);
-            std::os::unix::fs::symlink(&self.scripted_browser, &link)
-                .with_context(|| format!("cannot create {}", link.display()))?;
-            let link = link.to_string_lossy().into_owned();
-            if !link.contains(char::is_whitespace) {
-                return Ok(link);
-            }
-        }
-        bail!("the scripted browser's path has a space in it, which BROWSER cannot hold: {path}")
-    }
-}
-
-/// `cargo build ARGS`; returns each built binary's name and path.
-fn cargo_build(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(workspace::root())
-        .arg("build")
-        .args(args)
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo build")?;
-    if !output.status.success() {
-        bail!("cargo build {} failed ({})", args.join(" "), output.status);
-    }
-    let mut built = Vec::new();
-    for line in output.stdout.lines() {
-        let line = line.context("cargo's output")?;
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let (Some(name), Some(path)) = (
-            message["target"]["name"].as_str(),
-            message["executable"].as_str(),
-        ) {
-            built.push((name.to_owned(), PathBuf::from(path)));
-        }
-    }
-    Ok(built)
-}
-
-/// A child process, killed and reaped when dropped: on success, on an error,
-/// on a panic, and when Ctrl-C drops the future that owns it.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A server started for the demo.
-struct Server {
-    child: ChildGuard,
-    name: String,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts `binary` with `env` (after removing any inherited AS_/RS_/MCP_
-    /// settings), its output going to `log`.
-    fn start(binary: &Path, env: &[(&str, &str)], log: &Path) -> Result<Self> {
-        let file =
-            fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = Command::new(binary);
-        clean_environment(&mut command);
-        let child = command
-            .envs(env.iter().copied())
-            .env("NO_COLOR", "1") // Plain text in the log file.
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let name = binary.file_name().map_or_else(
-            || binary.display().to_string(),
-            |name| name.to_string_lossy().into_owned(),
-        );
-        Ok(Self {
-            child: ChildGuard(child),
-            name,
-            log: log.to_path_buf(),
-        })
-    }
-
-    /// Polls `url` until it answers 200, the process exits, or the deadline
-    /// passes. No fixed sleep: a fast machine goes on at once.
-    async fn wait_until_ready(&mut self, url: &str) -> Result<()> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()?;
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.0.try_wait()? {
-                bail!("{} exited ({status}) before it was ready", self.name);
-            }
-            match http.get(url).send().await {
-                Ok(response) if response.status().is_success() => break,
-                Ok(_) | Err(_) if started.elapsed() < START_DEADLINE => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                Ok(response) => bail!("{url} answered {}", response.status()),
-                Err(error) => bail!(
-                    "{} did not answer {url} within {START_DEADLINE:?}: {error}",
-                    self.name
-                ),
-            }
-        }
-        println!(
-            "    ready in {} ms: {url} answered 200 (log: {})",
-            started.elapsed().as_millis(),
-            relative(&self.log)
-        );
-        Ok(())
-    }
-}
-
-/// Removes inherited settings that would reconfigure the children (a
-/// developer's `AS_ISSUER` or `MCP_TOKEN_CACHE`, say), and keeps loopback
-/// traffic away from any HTTP proxy the environment names.
-fn clean_environment(command: &mut Command) {
-    for (key, _) in std::env::vars_os() {
-        let key_text = key.to_string_lossy();
-        if ["AS_", "RS_", "MCP_"]
-            .iter()
-            .any(|prefix| key_text.starts_with(prefix))
-            || key_text == "RUST_LOG"
-        {
-            command.env_remove(&key);
-        }
-    }
-    let mut no_proxy = OsString::from("127.0.0.1,localhost,::1");
-    if let Some(existing) = std::env::var_os("NO_PROXY").filter(|value| !value.is_empty()) {
-        no_proxy.push(",");
-        no_proxy.push(existing);
-    }
-    command
-        .env("NO_PROXY", &no_proxy)
-        .env("no_proxy", &no_proxy);
-}
-
-/// Resolves on Ctrl-C (and, on Unix, SIGTERM, as CI sends on a timeout).
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-/// A loopback port that was free a moment ago: a child process cannot be
-/// handed a bound socket, so we bind, read the port and release it.
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// `CARGO_TARGET_DIR` or `<root>/target`.
