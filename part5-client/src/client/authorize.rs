@@ -37,6 +37,8 @@ impl Flow {
                 "discovery did not run".into(),
             ));
         };
+        self.use_resource(&discovery.resource_metadata.resource)
+            .await?;
 
         // CL-05: the challenge's scope, else the PRM's; on upgrade the union.
         let scopes = if upgrade {
@@ -117,7 +119,7 @@ impl Flow {
             &discovery.metadata.authorization_endpoint,
             &client_id,
             &redirect_uri,
-            self.server_url.as_str(),
+            &self.token_resource,
         )?;
         self.transcript
             .step(Step::RequestingScopes { scopes, upgrade });
@@ -197,5 +199,31 @@ mod tests {
             union(&granted, &required),
             ["mcp:tools", "openid", "mcp:admin"]
         );
+    }
+}
+
+impl Flow {
+    /// Makes rmcp send `resource` (the metadata's, canonical) on authorize,
+    /// token and refresh requests. rmcp sends the URL its manager was made
+    /// for and has no setter, so a different resource means a new manager;
+    /// nothing is lost, since this runs before any token for it exists.
+    async fn use_resource(&mut self, resource: &str) -> Result<(), ClientError> {
+        let resource = super::resource::canonical_server_url(resource)?.to_string();
+        let resource = resource.trim_end_matches('/').to_owned();
+        if resource == self.token_resource {
+            return Ok(());
+        }
+        let mut manager =
+            rmcp::transport::auth::AuthorizationManager::new(resource.as_str()).await?;
+        if let Some(path) = &self.options.token_cache {
+            manager.set_credential_store(super::tokens::FileTokenCache::new(
+                path,
+                self.server_url.as_str(),
+            ));
+        }
+        *self.auth.auth_manager.lock().await = manager;
+        self.registration = None;
+        self.token_resource = resource;
+        Ok(())
     }
 }

@@ -3,8 +3,9 @@
 //! rmcp's `AuthorizationManager::resolve_metadata_from_challenge` does this
 //! too, but more leniently than our rules allow, so this module does it and
 //! hands the checked metadata to rmcp with `set_metadata`. rmcp:
-//! - accepts a PRM `resource` that is only a path prefix of the server URL
-//!   (`http://host/` for `http://host/mcp`); we require the same URL;
+//! - accepts a PRM `resource` that is a path prefix of the server URL, and so
+//!   do we (the root document of RFC 9728 §3.1 describes the origin), but we
+//!   then send that `resource` on authorize, token and refresh requests;
 //! - without PRM, falls back to metadata at the MCP server's own origin and
 //!   finally to made-up `/authorize` and `/token` endpoints (the 2025-03-26
 //!   behaviour); 2025-11-25 requires PRM, so we stop with an error;
@@ -16,12 +17,13 @@ use rmcp::transport::auth::AuthorizationMetadata;
 use serde::Deserialize;
 use url::Url;
 
-use super::{ClientError, challenge::BearerChallenge, resource::same_resource};
+use super::{ClientError, challenge::BearerChallenge, resource::resource_covers};
 
 /// What the RS says about itself (RFC 9728 §2).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ResourceMetadata {
-    /// The resource identifier; must be the MCP server URL (RFC 9728 §3.3).
+    /// The resource identifier: the MCP server URL, or its origin or a path
+    /// prefix of it (RFC 9728 §3.3); tokens are requested for this value.
     pub resource: String,
     /// Issuers of the authorization servers it accepts tokens from.
     #[serde(default)]
@@ -115,9 +117,9 @@ async fn fetch_resource_metadata(
         else {
             continue;
         };
-        if !same_resource(&metadata.resource, server_url.as_str()) {
+        if !resource_covers(&metadata.resource, server_url.as_str()) {
             return Err(ClientError::ResourceMetadata(format!(
-                "{url} is about `{}`, not {server_url} (RFC 9728 §3.3)",
+                "{url} is about `{}`, which does not cover {server_url} (RFC 9728 §3.3)",
                 metadata.resource
             )));
         }

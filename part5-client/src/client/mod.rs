@@ -82,13 +82,7 @@ pub async fn run(
         server_version: server_version.clone(),
         protocol_version: protocol_version.clone(),
     });
-    let tools = session
-        .list_all_tools()
-        .await
-        .map_err(|error| ClientError::Mcp {
-            request: "tools/list".into(),
-            message: error.to_string(),
-        })?;
+    let tools = flow.list_tools(&mut session).await?;
     let tools: Vec<String> = tools
         .into_iter()
         .map(|tool| tool.name.to_string())
@@ -127,6 +121,9 @@ pub async fn run(
 pub(crate) struct Flow {
     options: Options,
     server_url: Url,
+    /// The RFC 8707 `resource` tokens are asked for: the server URL, unless
+    /// its metadata names its origin or a path prefix (SPEC.md CL-01, CL-04).
+    token_resource: String,
     /// For discovery: no redirects, a timeout, nothing else.
     discovery_http: reqwest::Client,
     /// The MCP transport's HTTP client with rmcp's token handling around it.
@@ -181,6 +178,7 @@ impl Flow {
         }
         Ok(Self {
             options: options.clone(),
+            token_resource: server_url.to_string(),
             server_url,
             discovery_http,
             auth: AuthClient::new(mcp_http, manager),

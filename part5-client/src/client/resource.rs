@@ -37,6 +37,35 @@ pub fn canonical_server_url(input: &str) -> Result<Url, ClientError> {
 }
 // ANCHOR_END: canonical_server_url
 
+/// Whether a protected-resource metadata document about `resource` may speak
+/// for the MCP server at `server_url` (SPEC.md CL-01): the same URL, or a
+/// same-origin URL whose path is a whole-segment prefix of the server's
+/// (`http://host` or `http://host/api` for `http://host/api/mcp`). The root
+/// well-known document of RFC 9728 §3.1 describes the origin, so a server
+/// that only has that one legitimately names its origin; anything on another
+/// origin, or a sibling path, is refused.
+pub fn resource_covers(resource: &str, server_url: &str) -> bool {
+    let (Ok(resource), Ok(server)) = (
+        canonical_server_url(resource),
+        canonical_server_url(server_url),
+    ) else {
+        return false;
+    };
+    if resource == server {
+        return true;
+    }
+    let same_origin = resource.scheme() == server.scheme()
+        && resource.host_str() == server.host_str()
+        && resource.port_or_known_default() == server.port_or_known_default();
+    let prefix = resource.path().trim_end_matches('/');
+    same_origin
+        && (prefix.is_empty()
+            || server
+                .path()
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/')))
+}
+
 /// Whether two resource identifiers name the same resource after
 /// canonicalization: `http://LOCALHOST:80/mcp/` and `http://localhost/mcp`
 /// do, `http://localhost/` and `http://localhost/mcp` do not.
@@ -87,5 +116,18 @@ mod tests {
             "http://localhost:8000/mcp"
         ));
         assert!(!same_resource("not a url", "http://localhost:8000/mcp"));
+    }
+
+    #[test]
+    fn cl01_metadata_may_name_the_origin_or_a_path_prefix() {
+        let server = "http://localhost:8000/api/mcp";
+        assert!(resource_covers("http://localhost:8000/api/mcp", server));
+        assert!(resource_covers("http://localhost:8000", server));
+        assert!(resource_covers("http://localhost:8000/api", server));
+        assert!(!resource_covers("http://localhost:8000/ap", server));
+        assert!(!resource_covers("http://localhost:8000/other", server));
+        assert!(!resource_covers("http://localhost:8001", server));
+        assert!(!resource_covers("https://localhost:8000", server));
+        assert!(!resource_covers("http://evil.example/api/mcp", server));
     }
 }

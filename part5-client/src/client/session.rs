@@ -61,25 +61,53 @@ impl Flow {
     // ANCHOR_END: connect
 
     // ANCHOR: call_tool
-    /// Calls a tool. On 401 or 403 it authorizes (SPEC.md CL-05: at most one
-    /// login for a 401, one re-authorization for `insufficient_scope`),
-    /// replaces `session` with a new one that carries the token, and retries.
+    /// Calls a tool, authorizing first when the server asks (see
+    /// [`Flow::with_authorization`]).
     pub(super) async fn call_tool(
         &mut self,
         session: &mut McpSession,
         params: CallToolRequestParams,
     ) -> Result<CallToolResult, ClientError> {
-        loop {
-            self.transcript.step(Step::Calling {
+        let transcript = self.transcript.clone();
+        let request = format!("tools/call {}", params.name);
+        self.with_authorization(session, &request, async |session: &McpSession| {
+            transcript.step(Step::Calling {
                 tool: params.name.to_string(),
             });
-            let error = match session.call_tool(params.clone()).await {
-                Ok(result) => return Ok(result),
+            session.call_tool(params.clone()).await
+        })
+        .await
+    }
+
+    /// Lists the tools, authorizing first when the server asks: a server may
+    /// protect `tools/list` even when `initialize` was open.
+    pub(super) async fn list_tools(
+        &mut self,
+        session: &mut McpSession,
+    ) -> Result<Vec<rmcp::model::Tool>, ClientError> {
+        self.with_authorization(session, "tools/list", async |session: &McpSession| {
+            session.list_all_tools().await
+        })
+        .await
+    }
+
+    /// Sends a request; on 401 or 403 it authorizes (SPEC.md CL-05: at most
+    /// one login for a 401, one re-authorization for `insufficient_scope`),
+    /// replaces `session` with a new one that carries the token, and retries.
+    async fn with_authorization<T>(
+        &mut self,
+        session: &mut McpSession,
+        request: &str,
+        send: impl AsyncFn(&McpSession) -> Result<T, rmcp::ServiceError>,
+    ) -> Result<T, ClientError> {
+        loop {
+            let error = match send(session).await {
+                Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
             let Some(header) = error.auth_challenge() else {
                 return Err(ClientError::Mcp {
-                    request: format!("tools/call {}", params.name),
+                    request: request.to_owned(),
                     message: error.to_string(),
                 });
             };
@@ -88,7 +116,7 @@ impl Flow {
             self.transcript.step(Step::Reconnecting);
             let fresh = self.connect().await?;
             let old = std::mem::replace(session, fresh);
-            // Ending the anonymous session is a courtesy; its failure changes nothing.
+            // Ending the old session is a courtesy; its failure changes nothing.
             let _ = old.cancel().await;
         }
     }

@@ -93,14 +93,19 @@ async fn cl02_as_without_s256_is_refused() {
     assert!(matches!(result, Err(ClientError::AuthServerMetadata(_))));
 }
 
-/// CL-01: PRM about another resource is refused.
+/// CL-01: PRM about another resource (a sibling path, another origin) is refused.
 #[tokio::test]
 async fn cl01_prm_for_another_resource_is_refused() {
     let mocks = Mocks::start(Behaviour::default()).await;
     let root = mocks.mcp_url.trim_end_matches("/mcp").to_owned();
-    mocks.with(|state| state.behaviour.prm_resource = Some(format!("{root}/")));
-    let (result, _) = run_with(&Options::for_tests(&mocks.mcp_url), false).await;
-    assert!(matches!(result, Err(ClientError::ResourceMetadata(_))));
+    for other in [format!("{root}/other"), "http://127.0.0.1:1/mcp".to_owned()] {
+        mocks.with(|state| state.behaviour.prm_resource = Some(other.clone()));
+        let (result, _) = run_with(&Options::for_tests(&mocks.mcp_url), false).await;
+        assert!(
+            matches!(result, Err(ClientError::ResourceMetadata(_))),
+            "{other}: {result:?}"
+        );
+    }
 }
 
 /// CL-06: without a browser the URL is printed, and an unfinished login times out (exit 2).
