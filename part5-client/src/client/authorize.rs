@@ -203,6 +203,7 @@ mod tests {
 }
 
 impl Flow {
+    // ANCHOR: use_resource
     /// Makes rmcp send `resource` (the metadata's, canonical) on authorize,
     /// token and refresh requests. rmcp sends the URL its manager was made
     /// for and has no setter, so a different resource means a new manager;
@@ -226,4 +227,5 @@ impl Flow {
         self.token_resource = resource;
         Ok(())
     }
+    // ANCHOR_END: use_resource
 }

@@ -37,6 +37,7 @@ pub fn canonical_server_url(input: &str) -> Result<Url, ClientError> {
 }
 // ANCHOR_END: canonical_server_url
 
+// ANCHOR: resource_covers
 /// Whether a protected-resource metadata document about `resource` may speak
 /// for the MCP server at `server_url` (SPEC.md CL-01): the same URL, or a
 /// same-origin URL whose path is a whole-segment prefix of the server's
@@ -65,6 +66,7 @@ pub fn resource_covers(resource: &str, server_url: &str) -> bool {
                 .strip_prefix(prefix)
                 .is_some_and(|rest| rest.starts_with('/')))
 }
+// ANCHOR_END: resource_covers
 
 /// Whether two resource identifiers name the same resource after
 /// canonicalization: `http://LOCALHOST:80/mcp/` and `http://localhost/mcp`
