@@ -9,7 +9,7 @@ use url::Url;
 // ANCHOR: config
 /// Configuration of the resource server: flags with environment fallbacks.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(about = "Part 5: an MCP server (greet public, server_time protected) behind OAuth 2.1")]
+#[command(about = "Part 4: an MCP server (greet public, server_time protected) behind OAuth 2.1")]
 pub struct Config {
     /// Address to bind. Keep the loopback default unless a proxy in front of
     /// the server checks Origin and Host for you (SPEC.md TR-01).

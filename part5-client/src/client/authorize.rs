@@ -202,30 +202,31 @@ mod tests {
     }
 }
 
+// ANCHOR: use_resource
 impl Flow {
-    // ANCHOR: use_resource
-    /// Makes rmcp send `resource` (the metadata's, canonical) on authorize,
-    /// token and refresh requests. rmcp sends the URL its manager was made
-    /// for and has no setter, so a different resource means a new manager;
-    /// nothing is lost, since this runs before any token for it exists.
-    async fn use_resource(&mut self, resource: &str) -> Result<(), ClientError> {
-        let resource = super::resource::canonical_server_url(resource)?.to_string();
-        let resource = resource.trim_end_matches('/').to_owned();
-        if resource == self.token_resource {
+    /// Makes rmcp send `resource` exactly as the metadata published it on
+    /// authorize, token and refresh requests (RFC 8707; SPEC.md CL-04).
+    ///
+    /// rmcp sends the resource its own discovery found, else the URL its
+    /// manager was made for; it has no setter. When the metadata names the
+    /// server URL itself, that is the same thing. When it names the origin or
+    /// a path prefix, rmcp's discovery runs once more so that rmcp records
+    /// the published string (a URL parser would add a `/` to a bare origin);
+    /// the metadata we checked is then put back.
+    async fn use_resource(&mut self, published: &str) -> Result<(), ClientError> {
+        if published == self.token_resource
+            || super::resource::same_resource(published, self.server_url.as_str())
+        {
             return Ok(());
         }
-        let mut manager =
-            rmcp::transport::auth::AuthorizationManager::new(resource.as_str()).await?;
-        if let Some(path) = &self.options.token_cache {
-            manager.set_credential_store(super::tokens::FileTokenCache::new(
-                path,
-                self.server_url.as_str(),
-            ));
+        let mut manager = self.auth.auth_manager.lock().await;
+        manager.resolve_metadata_from_challenge(None).await?;
+        if let Some(discovery) = &self.discovery {
+            manager.set_metadata(discovery.metadata.clone());
         }
-        *self.auth.auth_manager.lock().await = manager;
-        self.registration = None;
-        self.token_resource = resource;
+        drop(manager);
+        self.token_resource = published.to_owned();
         Ok(())
     }
-    // ANCHOR_END: use_resource
 }
+// ANCHOR_END: use_resource

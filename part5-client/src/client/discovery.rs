@@ -17,7 +17,11 @@ use rmcp::transport::auth::AuthorizationMetadata;
 use serde::Deserialize;
 use url::Url;
 
-use super::{ClientError, challenge::BearerChallenge, resource::resource_covers};
+use super::{
+    ClientError,
+    challenge::BearerChallenge,
+    resource::{resource_covers, same_resource},
+};
 
 /// What the RS says about itself (RFC 9728 §2).
 #[derive(Debug, Clone, Deserialize)]
@@ -117,9 +121,19 @@ async fn fetch_resource_metadata(
         else {
             continue;
         };
-        if !resource_covers(&metadata.resource, server_url.as_str()) {
+        // RFC 9728 §3.3: a document found at the URL made from the server URL
+        // (or named by the server) must be about that URL exactly; only the
+        // root document, which describes the origin, may name the origin or a
+        // path prefix of the server URL.
+        let root = url.path() == "/.well-known/oauth-protected-resource";
+        let acceptable = if root {
+            resource_covers(&metadata.resource, server_url.as_str())
+        } else {
+            same_resource(&metadata.resource, server_url.as_str())
+        };
+        if !acceptable {
             return Err(ClientError::ResourceMetadata(format!(
-                "{url} is about `{}`, which does not cover {server_url} (RFC 9728 §3.3)",
+                "{url} is about `{}`, not {server_url} (RFC 9728 §3.3)",
                 metadata.resource
             )));
         }
@@ -238,7 +252,8 @@ pub fn check_authorization_metadata(
 }
 // ANCHOR_END: check_authorization_metadata
 
-/// GETs a JSON document: `Ok(None)` for 404 (try the next candidate), an
+/// GETs a JSON document: `Ok(None)` for 404 and the other "not here"
+/// statuses (try the next candidate), an
 /// error for anything else that is not a 200 with the expected JSON.
 async fn get_json<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,

@@ -73,7 +73,14 @@ pub fn check_authorization_request(
     expect("client_id", client_id)?;
     expect("redirect_uri", redirect_uri)?;
     expect("code_challenge_method", "S256")?;
-    expect("resource", resource)?;
+    // rmcp writes an origin-only resource with the `/` of an empty path
+    // (`http://host/`); that names the same resource as `http://host`.
+    let sent = single("resource")?;
+    if !super::resource::same_resource(&sent, resource) {
+        return Err(unsafe_request(format!(
+            "`resource` is `{sent}`, expected `{resource}`"
+        )));
+    }
     let challenge = single("code_challenge")?;
     let base64url = |s: &str| {
         s.bytes()
@@ -85,7 +92,7 @@ pub fn check_authorization_request(
         ));
     }
     let state = single("state")?;
-    // 22 base64url characters carry 132 bits.
+    // 22 base64url characters are 16 bytes: 128 bits, as rmcp makes them.
     if state.len() < 22 {
         return Err(unsafe_request(
             "the state is too short to be unguessable".into(),
