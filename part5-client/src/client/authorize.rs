@@ -187,21 +187,6 @@ pub fn union(granted: &[String], required: &[String]) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cl05_union_keeps_order_and_drops_duplicates() {
-        let granted = vec!["mcp:tools".to_owned(), "openid".to_owned()];
-        let required = vec!["mcp:admin".to_owned(), "mcp:tools".to_owned()];
-        assert_eq!(
-            union(&granted, &required),
-            ["mcp:tools", "openid", "mcp:admin"]
-        );
-    }
-}
-
 // ANCHOR: use_resource
 impl Flow {
     /// Makes rmcp send `resource` exactly as the metadata published it on
@@ -230,3 +215,18 @@ impl Flow {
     }
 }
 // ANCHOR_END: use_resource
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cl05_union_keeps_order_and_drops_duplicates() {
+        let granted = vec!["mcp:tools".to_owned(), "openid".to_owned()];
+        let required = vec!["mcp:admin".to_owned(), "mcp:tools".to_owned()];
+        assert_eq!(
+            union(&granted, &required),
+            ["mcp:tools", "openid", "mcp:admin"]
+        );
+    }
+}
