@@ -20,6 +20,7 @@ mod introspection;
 mod login;
 mod mcp_http;
 mod metadata;
+mod no_secrets_in_logs;
 mod pkce;
 mod properties;
 mod protection;
