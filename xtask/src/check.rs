@@ -120,6 +120,7 @@ pub fn check_all(layout: &Layout) -> Result<Vec<Problem>> {
     problems.extend(check_anchors_well_formed(layout)?);
     problems.extend(generated::check_generated(layout)?);
     problems.extend(links::check_links(layout)?);
+    problems.extend(crate::tryit::check_included(layout)?);
     problems.sort();
     Ok(problems)
 }

@@ -16,6 +16,7 @@ mod demo;
 mod diff;
 mod interop;
 mod test;
+mod tryit;
 mod workspace;
 
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ commands:
                         --write stores it in book/src/generated/diff-A-B.md
   check                 book includes and anchors, SUMMARY.md chapters, unique target names
   book                  check, then mdbook build book (installs mdbook if missing)
+  tryit [--write|--check]     run each chapter's Try it for real; write or check book/src/generated/tryit-*.md
   bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)
   interop [--only GROUP]      part 5 against the MCP conformance suite, Python SDK, Inspector, Chromium";
 
@@ -60,6 +62,7 @@ fn run() -> Result<()> {
         "book" => book::run(rest),
         "bench" => bench::run(rest),
         "interop" => interop::run(rest),
+        "tryit" => tryit::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
