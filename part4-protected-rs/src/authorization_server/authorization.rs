@@ -32,7 +32,8 @@ pub struct LoginPrompt {
     pub csrf: String,
     /// The browser-session cookie the CSRF token is bound to.
     pub session: String,
-    /// The name the client registered, or its id; unverified.
+    /// The name the client registered (with the host of its `client_id`
+    /// URL for a metadata document), or its id; unverified.
     pub client_name: String,
     /// Where the browser goes next, so the user can judge the client.
     pub redirect_host: String,
@@ -44,8 +45,10 @@ pub struct LoginPrompt {
 impl Provider {
     // ANCHOR: begin_authorization
     /// Starts a sign-in for an authorization request. `session` is the
-    /// browser-session cookie, if the browser sent one.
-    pub fn begin_authorization(
+    /// browser-session cookie, if the browser sent one. A `client_id` that
+    /// is a URL is looked up through its metadata document, which may be
+    /// fetched now; a document that cannot be used is an unknown client.
+    pub async fn begin_authorization(
         &self,
         query: &Form,
         session: Option<&str>,
@@ -54,8 +57,9 @@ impl Provider {
             return Err(PageError::MalformedRequest);
         }
         let client_id = query.get("client_id").ok_or(PageError::UnknownClient)?;
-        let client =
-            (self.store.lock().clients.get(client_id).cloned()).ok_or(PageError::UnknownClient)?;
+        let client = (self.find_client(client_id).await)
+            .map_err(PageError::ClientDocument)?
+            .ok_or(PageError::UnknownClient)?;
         let redirect_uri = query
             .get("redirect_uri")
             .ok_or(PageError::MissingRedirectUri)?;

@@ -80,15 +80,7 @@ impl Provider {
         &self,
         request: RegistrationRequest,
     ) -> Result<RegistrationResponse, OAuthError> {
-        let redirect_uris = request.redirect_uris.unwrap_or_default();
-        if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
-            return Err(OAuthError::InvalidRedirectUri(
-                "between 1 and 10 redirect_uris are required",
-            ));
-        }
-        redirect_uris
-            .iter()
-            .try_for_each(|uri| check_redirect_uri(uri))?;
+        let checked = check_metadata(&request)?;
         let auth_method = match request.token_endpoint_auth_method.as_deref() {
             Some("none") => AuthMethod::None,
             // RFC 7591 §2: client_secret_basic when omitted.
@@ -100,33 +92,6 @@ impl Provider {
                 ));
             }
         };
-        let grant_types = request
-            .grant_types
-            .unwrap_or_else(|| vec!["authorization_code".into()]);
-        if !grant_types.iter().any(|g| g == "authorization_code")
-            || !grant_types
-                .iter()
-                .all(|g| g == "authorization_code" || g == "refresh_token")
-        {
-            return Err(OAuthError::InvalidClientMetadata(
-                "grant_types must include authorization_code and may add refresh_token",
-            ));
-        }
-        let response_types = request
-            .response_types
-            .unwrap_or_else(|| vec!["code".into()]);
-        if response_types != ["code"] {
-            return Err(OAuthError::InvalidClientMetadata(
-                "response_types must be [\"code\"]",
-            ));
-        }
-        if request
-            .client_name
-            .as_ref()
-            .is_some_and(|name| name.chars().count() > MAX_NAME_LENGTH)
-        {
-            return Err(OAuthError::InvalidClientMetadata("client_name is too long"));
-        }
         let secret = match auth_method {
             AuthMethod::None => None,
             _ => Some(new_secret()?),
@@ -135,8 +100,8 @@ impl Provider {
             id: uuid::Uuid::new_v4().to_string(),
             secret: secret.as_deref().map(Digest::of),
             auth_method,
-            redirect_uris: redirect_uris.clone(),
-            grant_types: grant_types.clone(),
+            redirect_uris: checked.redirect_uris.clone(),
+            grant_types: checked.grant_types.clone(),
             name: request.client_name.clone(),
         };
         let client_id = client.id.clone();
@@ -151,10 +116,10 @@ impl Provider {
             client_secret_expires_at: secret.as_ref().map(|_| 0),
             client_secret: secret,
             client_id_issued_at: self.now(),
-            redirect_uris,
+            redirect_uris: checked.redirect_uris,
             token_endpoint_auth_method: auth_method_name(auth_method),
-            grant_types,
-            response_types,
+            grant_types: checked.grant_types,
+            response_types: checked.response_types,
             client_name: request.client_name,
         })
     }
@@ -167,7 +132,10 @@ impl Provider {
     /// cannot fall back to sending no secret, and a public one cannot send
     /// a secret it never got. Any failure is one `invalid_client`, with a
     /// Basic challenge when Basic was tried (RFC 6749 §5.2).
-    pub fn authenticate_client(
+    ///
+    /// The client may be registered or, when its id is a URL, read from its
+    /// metadata document; such clients are public (`none`).
+    pub async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Client, OAuthError> {
@@ -183,13 +151,10 @@ impl Provider {
             ClientCredentials::Public { id } => (id, None, AuthMethod::None),
             ClientCredentials::Missing => return Err(failure),
         };
-        let client = self
-            .store
-            .lock()
-            .clients
-            .get(id)
-            .cloned()
-            .ok_or(failure.clone())?;
+        let client = match self.find_client(id).await {
+            Ok(Some(client)) => client,
+            Ok(None) | Err(_) => return Err(failure),
+        };
         let secret_ok = match (secret, &client.secret) {
             (Some(secret), Some(digest)) => digest.matches(&Digest::of(secret)),
             (None, None) => true,
@@ -220,6 +185,63 @@ impl Provider {
         }
     }
 }
+
+/// Client metadata that passed the checks both registration and metadata
+/// documents apply, with the RFC 7591 §2 defaults filled in.
+#[derive(Debug, Clone)]
+pub struct CheckedMetadata {
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+}
+
+// ANCHOR: check_metadata
+/// The checks of SPEC.md AS-06 on client metadata, whether it was sent to
+/// `/register` or read from a Client ID Metadata Document: 1 to 10 valid
+/// redirect URIs, the authorization-code grant (refresh allowed), the
+/// `code` response type, a name of reasonable length. The authentication
+/// method is left to the caller: its default differs between the two.
+pub fn check_metadata(request: &RegistrationRequest) -> Result<CheckedMetadata, OAuthError> {
+    let redirect_uris = request.redirect_uris.clone().unwrap_or_default();
+    if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::InvalidRedirectUri(
+            "between 1 and 10 redirect_uris are required",
+        ));
+    }
+    redirect_uris
+        .iter()
+        .try_for_each(|uri| check_redirect_uri(uri))?;
+    let grant_types =
+        (request.grant_types.clone()).unwrap_or_else(|| vec!["authorization_code".into()]);
+    if !grant_types.iter().any(|g| g == "authorization_code")
+        || !grant_types
+            .iter()
+            .all(|g| g == "authorization_code" || g == "refresh_token")
+    {
+        return Err(OAuthError::InvalidClientMetadata(
+            "grant_types must include authorization_code and may add refresh_token",
+        ));
+    }
+    let response_types = (request.response_types.clone()).unwrap_or_else(|| vec!["code".into()]);
+    if response_types != ["code"] {
+        return Err(OAuthError::InvalidClientMetadata(
+            "response_types must be [\"code\"]",
+        ));
+    }
+    if request
+        .client_name
+        .as_ref()
+        .is_some_and(|name| name.chars().count() > MAX_NAME_LENGTH)
+    {
+        return Err(OAuthError::InvalidClientMetadata("client_name is too long"));
+    }
+    Ok(CheckedMetadata {
+        redirect_uris,
+        grant_types,
+        response_types,
+    })
+}
+// ANCHOR_END: check_metadata
 
 /// The RFC 7591 name of an authentication method.
 pub fn auth_method_name(method: AuthMethod) -> &'static str {

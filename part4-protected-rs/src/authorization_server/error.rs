@@ -135,6 +135,11 @@ pub enum PageError {
         "This form was not sent from the page this server showed you. Start again from the application."
     )]
     CsrfMismatch,
+    /// The `client_id` is a URL, but its Client ID Metadata Document
+    /// cannot be used (draft-ietf-oauth-client-id-metadata-document): to
+    /// the person in the browser, an unknown client, with the reason.
+    #[error("The application's client ID metadata document cannot be used: {0}.")]
+    ClientDocument(DocumentError),
     #[error("The server is busy. Try again in a minute.")]
     Busy,
 }
@@ -150,6 +155,38 @@ impl PageError {
 }
 // ANCHOR_END: page_error
 
+// ANCHOR: document_error
+/// Why a `client_id` URL gives no client: its Client ID Metadata Document
+/// (draft-ietf-oauth-client-id-metadata-document-00) could not be fetched,
+/// or was refused. `/authorize` shows it on the error page (SPEC.md AS-04);
+/// `/token` and `/revoke` answer `invalid_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// The URL itself is not one this server fetches (draft §3, "Client Identifier").
+    #[error("{0}")]
+    BadUrl(&'static str),
+    /// The host is, or resolves to, an address this server never connects
+    /// to: loopback, private, link-local and the like (SSRF: the draft's security considerations).
+    #[error("its host is a private, loopback or link-local address")]
+    ForbiddenAddress,
+    /// No answer in time, a refused connection, a TLS or DNS failure.
+    #[error("it could not be fetched")]
+    Unreachable,
+    /// Any status but 200, redirects included (they are not followed).
+    #[error("fetching it did not answer 200 OK (redirects are not followed)")]
+    Status,
+    /// Larger than the limit; reading stopped there.
+    #[error("it is larger than 5 KiB")]
+    TooLarge,
+    /// Not a JSON object.
+    #[error("it is not a JSON object")]
+    NotJson,
+    /// A JSON object whose metadata is refused (draft §4, SPEC.md AS-06).
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+// ANCHOR_END: document_error
+
 /// Why the server could not start: a problem with the configuration or the
 /// machine, reported before the listener serves anything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,4 +197,6 @@ pub enum StartupError {
     PasswordHash(String),
     #[error("the operating system's random number generator failed")]
     Randomness,
+    #[error("cannot build the HTTP client that fetches client metadata documents: {0}")]
+    HttpClient(String),
 }

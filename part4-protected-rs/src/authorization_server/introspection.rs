@@ -72,9 +72,13 @@ impl Provider {
     /// refresh token takes its whole grant with it. A token that is unknown
     /// or belongs to another client is ignored, and the answer is the same
     /// (§2.2), so the endpoint cannot be used to test tokens.
-    pub fn revoke(&self, credentials: &ClientCredentials, form: &Form) -> Result<(), OAuthError> {
+    pub async fn revoke(
+        &self,
+        credentials: &ClientCredentials,
+        form: &Form,
+    ) -> Result<(), OAuthError> {
         form.reject_repeated()?;
-        let client = self.authenticate_client(credentials)?;
+        let client = self.authenticate_client(credentials).await?;
         let token = form
             .get("token")
             .ok_or(OAuthError::InvalidRequest("token is required"))?;

@@ -76,7 +76,7 @@ pub async fn authorize(
         return error_page(PageError::MalformedRequest);
     };
     let cookie = session_cookie(&headers, &provider);
-    match provider.begin_authorization(&form, cookie.as_deref()) {
+    match provider.begin_authorization(&form, cookie.as_deref()).await {
         Ok(prompt) => {
             let mut response = login_page(&prompt, StatusCode::OK);
             if cookie.as_deref() != Some(prompt.session.as_str()) {

@@ -99,10 +99,12 @@ async fn register(State(provider): State<Arc<Provider>>, body: Bytes) -> Respons
 // ANCHOR: token_handler
 /// `POST /token` (RFC 6749 §3.2): a form in, tokens or an error out.
 async fn token(State(provider): State<Arc<Provider>>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = read_form(&headers, &body).and_then(|form| {
-        let credentials = client_credentials(&headers, &form)?;
-        provider.token(&credentials, &form)
-    });
+    let request = read_form(&headers, &body)
+        .and_then(|form| Ok((client_credentials(&headers, &form)?, form)));
+    let result = match request {
+        Ok((credentials, form)) => provider.token(&credentials, &form).await,
+        Err(error) => Err(error),
+    };
     match result {
         Ok(tokens) => Json(tokens).into_response(),
         Err(error) => error.into_response(),
@@ -132,10 +134,12 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = read_form(&headers, &body).and_then(|form| {
-        let credentials = client_credentials(&headers, &form)?;
-        provider.revoke(&credentials, &form)
-    });
+    let request = read_form(&headers, &body)
+        .and_then(|form| Ok((client_credentials(&headers, &form)?, form)));
+    let result = match request {
+        Ok((credentials, form)) => provider.revoke(&credentials, &form).await,
+        Err(error) => Err(error),
+    };
     match result {
         Ok(()) => StatusCode::OK.into_response(),
         Err(error) => error.into_response(),

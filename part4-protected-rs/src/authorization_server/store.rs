@@ -1,7 +1,8 @@
 //! All the state of the authorization server, in memory, behind one type.
 //!
 //! Everything the server remembers goes through [`Store`]: registered
-//! clients, sign-ins in progress, codes, grants and tokens. It lives in
+//! clients, the clients read from metadata documents, sign-ins in progress,
+//! codes, grants and tokens. It lives in
 //! memory, so a restart forgets every client and token. That is a
 //! simplification a real server would not make: to persist, replace this
 //! type, and turn each place that takes [`Store::lock`] (one atomic step:
@@ -21,6 +22,11 @@ use super::{error::OAuthError, secret::Digest};
 /// `temporarily_unavailable` until the sweeper has made room.
 const CAPACITY: usize = 100_000;
 
+/// The most Client ID Metadata Documents kept at once. Anyone can make the
+/// server fetch one (any https URL is a `client_id`), so this cache stays
+/// small, and a new entry pushes out the one closest to expiry.
+const DOCUMENT_CAPACITY: usize = 1_000;
+
 /// How a client authenticates at the token endpoint (RFC 7591 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -32,7 +38,8 @@ pub enum AuthMethod {
     ClientSecretPost,
 }
 
-/// A registered client (RFC 7591).
+/// A client: registered (RFC 7591), or read from the Client ID Metadata
+/// Document at its `client_id` URL (draft-ietf-oauth-client-id-metadata-document).
 #[derive(Debug, Clone)]
 pub struct Client {
     pub id: String,
@@ -41,6 +48,13 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub name: Option<String>,
+}
+
+/// A client read from its metadata document, kept until `expires_at`.
+#[derive(Debug, Clone)]
+pub struct CachedClient {
+    pub client: Client,
+    pub expires_at: i64,
 }
 
 /// The parts of an authorization request that were found valid.
@@ -116,6 +130,8 @@ pub struct RefreshRecord {
 #[derive(Debug, Default)]
 pub struct Tables {
     pub clients: HashMap<String, Client>,
+    /// Clients read from metadata documents, by `client_id` URL.
+    pub client_documents: HashMap<String, CachedClient>,
     pub pending: HashMap<String, PendingAuthorization>,
     pub codes: HashMap<Digest, CodeRecord>,
     pub grants: HashMap<u64, Grant>,
@@ -146,6 +162,7 @@ impl Store {
     pub fn sweep(&self, now: i64) {
         let mut tables = self.lock();
         tables.pending.retain(|_, pending| pending.expires_at > now);
+        (tables.client_documents).retain(|_, cached| cached.expires_at > now);
         tables.codes.retain(|_, code| code.expires_at > now);
         tables.grants.retain(|_, grant| grant.expires_at > now);
         tables.access.retain(|_, token| token.expires_at > now);
@@ -162,6 +179,24 @@ impl Tables {
             return Err(OAuthError::TemporarilyUnavailable);
         }
         Ok(())
+    }
+
+    /// Caches a client read from its metadata document until `expires_at`.
+    /// When the cache is full, the entry closest to expiry makes room, so a
+    /// flood of documents can slow clients down (they are fetched again)
+    /// but never grow memory.
+    pub fn cache_document(&mut self, client: Client, expires_at: i64) {
+        let documents = &mut self.client_documents;
+        if documents.len() >= DOCUMENT_CAPACITY && !documents.contains_key(&client.id) {
+            let soonest = (documents.iter())
+                .min_by_key(|(_, cached)| cached.expires_at)
+                .map(|(id, _)| id.clone());
+            if let Some(soonest) = soonest {
+                documents.remove(&soonest);
+            }
+        }
+        let cached = CachedClient { client, expires_at };
+        documents.insert(cached.client.id.clone(), cached);
     }
 
     /// Revokes a grant: the grant and every token issued under it go.

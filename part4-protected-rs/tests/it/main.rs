@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod bad_input;
+mod client_metadata_documents;
 mod codes;
 mod end_to_end;
 mod flow;

@@ -22,14 +22,20 @@
 //!   - [`login`]: the sign-in that answers it, and the code.
 //!   - [`tokens`]: the token endpoint and its two grants.
 //!   - [`introspection`]: introspection and revocation.
+//!   - [`client_metadata_document`]: clients whose id is the URL of their
+//!     metadata document.
 //!   - [`store`]: all state, in memory, behind one type.
 //! - Small pieces both layers use: [`error`] (every error, mapped to OAuth
 //!   and HTTP codes in one place), [`form`] (a strict form parser),
 //!   [`pkce`], [`redirect`] (redirect-URI rules), [`secret`] (random
 //!   secrets and digests) and [`users`] (the password and the throttle).
+//! - The one outbound concern: [`document_fetch`], which fetches client
+//!   metadata documents behind a trait the provider calls.
 
 pub mod authorization;
+pub mod client_metadata_document;
 pub mod clients;
+pub mod document_fetch;
 pub mod error;
 pub mod form;
 pub mod introspection;
@@ -121,6 +127,12 @@ pub struct Config {
         hide_env_values = true
     )]
     pub introspection_client_secret: String,
+    /// Let a `client_id` be an `http` URL on 127.0.0.1, [::1] or localhost,
+    /// and fetch its metadata document from a loopback address. For tests
+    /// and local demos only: by default a `client_id` URL must be https and
+    /// its host public (draft-ietf-oauth-client-id-metadata-document).
+    #[arg(long, env = "AS_CIMD_ALLOW_LOOPBACK_HTTP", default_value_t = false)]
+    pub cimd_allow_loopback_http: bool,
     /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `part3_as_full=trace`).
     #[arg(long, env = "AS_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -143,6 +155,7 @@ impl Config {
             scopes: vec!["mcp:tools".into()],
             introspection_client_id: "mcp-resource-server".into(),
             introspection_client_secret: "demo-resource-server-secret".into(),
+            cimd_allow_loopback_http: false,
             log_level: "info".into(),
         }
     }

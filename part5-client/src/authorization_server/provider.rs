@@ -8,7 +8,8 @@
 //! live next to the concern they implement: [`super::clients`]
 //! (registration), [`super::authorization`] and [`super::login`] (the
 //! authorization request and the sign-in), [`super::tokens`] (the token
-//! endpoint) and [`super::introspection`] (introspection, revocation).
+//! endpoint), [`super::introspection`] (introspection, revocation) and
+//! [`super::client_metadata_document`] (clients known by a URL).
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 use super::{
     Config,
+    document_fetch::{FetchDocument, HttpFetcher},
     error::StartupError,
     secret::Digest,
     store::Store,
@@ -35,6 +37,10 @@ pub struct Provider {
     pub(super) user: Arc<DemoUser>,
     pub(super) throttle: Throttle,
     pub(super) resource_server: ResourceServerCredentials,
+    /// Fetches Client ID Metadata Documents; a test may substitute it.
+    pub(super) document_fetcher: Arc<dyn FetchDocument>,
+    /// Whether a `client_id` may be an `http` URL on a loopback host.
+    pub(super) cimd_allow_loopback_http: bool,
 }
 
 /// The one client allowed to introspect: the resource server (SPEC.md AS-09).
@@ -59,6 +65,8 @@ impl Provider {
             .ok()
             .filter(|lifetime| *lifetime > 0)
             .ok_or(StartupError::Config("the token lifetime must be positive"))?;
+        let fetcher = HttpFetcher::new(config.cimd_allow_loopback_http)
+            .map_err(|error| StartupError::HttpClient(error.to_string()))?;
         Ok(Self {
             issuer: config.issuer.clone(),
             resources,
@@ -71,7 +79,16 @@ impl Provider {
                 id: config.introspection_client_id.clone(),
                 secret: Digest::of(&config.introspection_client_secret),
             },
+            document_fetcher: Arc::new(fetcher),
+            cimd_allow_loopback_http: config.cimd_allow_loopback_http,
         })
+    }
+
+    /// The same provider, fetching Client ID Metadata Documents with
+    /// `fetcher` instead of over the network (for tests).
+    pub fn with_document_fetcher(mut self, fetcher: Arc<dyn FetchDocument>) -> Self {
+        self.document_fetcher = fetcher;
+        self
     }
 
     /// The issuer, as configured.
@@ -113,7 +130,8 @@ fn clean_list(items: &[String]) -> Vec<String> {
 ///
 /// It lists only what this server implements (SPEC.md AS-01): every
 /// endpoint of the authorization-code flow, S256 as the only PKCE method,
-/// and the `iss` authorization response parameter of RFC 9207.
+/// the `iss` authorization response parameter of RFC 9207, and Client ID
+/// Metadata Documents.
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata {
     /// The issuer, byte-identical to the configuration (RFC 8414 §3.3).
@@ -139,6 +157,10 @@ pub struct Metadata {
     pub code_challenge_methods_supported: Vec<&'static str>,
     /// Every authorization response carries `iss` (RFC 9207 §3).
     pub authorization_response_iss_parameter_supported: bool,
+    /// A `client_id` may be the https URL of the client's metadata
+    /// document (draft-ietf-oauth-client-id-metadata-document; MCP
+    /// 2025-11-25 asks servers to support it).
+    pub client_id_metadata_document_supported: bool,
 }
 
 impl Provider {
@@ -165,6 +187,7 @@ impl Provider {
             revocation_endpoint_auth_methods_supported: client_methods,
             code_challenge_methods_supported: vec!["S256"],
             authorization_response_iss_parameter_supported: true,
+            client_id_metadata_document_supported: true,
         }
     }
 }

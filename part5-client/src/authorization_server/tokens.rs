@@ -35,13 +35,13 @@ pub struct TokenResponse {
 impl Provider {
     // ANCHOR: token_endpoint
     /// The token endpoint (RFC 6749 §3.2, SPEC.md AS-07).
-    pub fn token(
+    pub async fn token(
         &self,
         credentials: &ClientCredentials,
         form: &Form,
     ) -> Result<TokenResponse, OAuthError> {
         form.reject_repeated()?;
-        let client = self.authenticate_client(credentials)?;
+        let client = self.authenticate_client(credentials).await?;
         match form.get("grant_type") {
             Some("authorization_code") => self.redeem_code(&client, form),
             Some("refresh_token") => self.refresh(&client, form),

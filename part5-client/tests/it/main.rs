@@ -8,6 +8,7 @@ mod client_cache;
 mod client_callback;
 mod client_cli;
 mod client_flow;
+mod client_metadata_documents;
 mod client_mock_as;
 mod client_mock_rs;
 mod client_refusals;
