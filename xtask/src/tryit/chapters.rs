@@ -193,7 +193,6 @@ pub fn part5(binaries: &Binaries, dir: &Path) -> Result<Session> {
         .to_string();
     s.alias(&browser, "target/debug/part5-scripted-browser");
     let cache = s.dir.join("p5demo");
-    fs::create_dir_all(&cache)?;
     s.alias(&cache.display().to_string(), "/tmp/p5demo");
     let client = binaries.get("part5-client")?;
     let run_client = |s: &mut Session, browser: Option<&str>, args: &str| {
@@ -225,6 +224,7 @@ pub fn part5(binaries: &Binaries, dir: &Path) -> Result<Session> {
     s.print(&format!("$ echo $?\n{}\n", denied.code));
 
     s.block("token_cache");
+    s.run("mkdir -p /tmp/p5demo")?;
     s.tail = Some(0);
     let cache_args = format!("{URL} --token-cache /tmp/p5demo/tokens.json");
     run_client(&mut s, Some(SCRIPTED), &cache_args)?;

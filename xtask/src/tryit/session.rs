@@ -27,7 +27,7 @@ use super::{
 const STEP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The programs a chapter's commands may name.
-const PROGRAMS: &[&str] = &["curl", "grep", "chmod", "stat"];
+const PROGRAMS: &[&str] = &["curl", "grep", "mkdir", "stat", "chmod"];
 
 /// A recorded session, rendered by [`Session::markdown`].
 pub struct Session {
