@@ -18,6 +18,8 @@
 //!   `book/src/generated/` is what `cargo xtask diff A B --write` writes now.
 //! - (g) [`links::check_links`]: every relative link in the book reaches an
 //!   existing file under `book/src`, and every `#fragment` a heading there.
+//! - (h) [`crate::tryit::check_included`]: every generated Try it output is
+//!   quoted by a chapter (`cargo xtask tryit --check` checks it is fresh).
 //!
 //! The same functions run as `#[test]`s against the real repository, so a
 //! plain `cargo test --workspace` enforces them too.

@@ -114,7 +114,11 @@ pub fn run(args: &[String]) -> Result<()> {
 fn stale_files(root: &Path) -> Result<Vec<(PathBuf, String)>> {
     processes::require_curl()?;
     let binaries = Binaries::build()?;
-    let work = target_dir(root).join("tryit");
+    // Per process, so a test and a command line run never share a cookie
+    // jar; kept when a session fails, for its servers' logs.
+    let work = target_dir(root)
+        .join("tryit")
+        .join(std::process::id().to_string());
     let results: Vec<Result<(PathBuf, String)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = SESSIONS
             .iter()
@@ -139,8 +143,9 @@ fn stale_files(root: &Path) -> Result<Vec<(PathBuf, String)>> {
             .collect()
     });
     let mut stale = Vec::new();
-    for result in results {
-        let (path, fresh) = result?;
+    let results: Vec<(PathBuf, String)> = results.into_iter().collect::<Result<_>>()?;
+    let _ = fs::remove_dir_all(&work);
+    for (path, fresh) in results {
         if fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
             stale.push((path, fresh));
         }
