@@ -62,12 +62,14 @@ async fn rs13_ttl_zero_disables_the_cache() {
 #[tokio::test]
 async fn rs13_cache_never_outlives_the_token() {
     let fake = FakeIntrospection::start().await;
-    fake.grant("short", RESOURCE, "mcp:tools", 1);
+    // Two seconds, so the first call cannot straddle the expiry (the
+    // lifetime is counted in whole seconds).
+    fake.grant("short", RESOURCE, "mcp:tools", 2);
     let server = TestServer::start(&fake.url).await;
     let first = post_mcp(&server.mcp_url, None, Some("short"), &time_call()).await;
     assert_ne!(first.status(), StatusCode::UNAUTHORIZED);
     // The token's lifetime is the point of this test, so time has to pass.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let later = post_mcp(&server.mcp_url, None, Some("short"), &time_call()).await;
     assert_eq!(later.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(fake.calls(), 2);
