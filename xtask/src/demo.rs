@@ -32,7 +32,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::workspace;
 use build::Binaries;
-use process::{ChildGuard, Server, clean_environment, free_ports, interrupted};
+use process::{ChildGuard, Server, clean_environment, interrupted};
 
 /// The demo user; the AS's defaults, set explicitly so the AS and the
 /// scripted browser agree whatever the caller's environment says.
@@ -97,7 +97,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Starts the servers, runs the client, returns its exit status.
 async fn demo(binaries: &Binaries, logs: &Path) -> Result<i32> {
-    let [as_port, rs_port] = free_ports()?;
+    let [as_port, rs_port] = crate::workspace::free_ports()?;
     let issuer = format!("http://127.0.0.1:{as_port}");
     let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
 

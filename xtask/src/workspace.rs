@@ -3,14 +3,65 @@
 //! (never into `target/`, text files only) and how `// ANCHOR:` markers look.
 //!
 //! Both `diff` and `check` need this, and they must agree: a marker that
-//! `diff` hides has to be exactly a marker that `check` counts.
+//! `diff` hides has to be exactly a marker that `check` counts. The commands
+//! that run the servers (`demo`, `bench`, `interop`, `tryit`) share
+//! [`cargo_build_bins`] and [`free_ports`] from here too.
 
 use std::{
     fs,
+    io::BufRead as _,
+    net::TcpListener,
     path::{Path, PathBuf},
+    process::{Command, Stdio},
 };
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+
+/// `cargo build ARGS`; returns each built binary's target name and path, as
+/// cargo reports them (so a custom target directory works too).
+pub fn cargo_build_bins(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root())
+        .arg("build")
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo build")?;
+    if !output.status.success() {
+        bail!("cargo build {} failed ({})", args.join(" "), output.status);
+    }
+    let mut built = Vec::new();
+    for line in output.stdout.lines() {
+        let line = line.context("cargo's output")?;
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let (Some(name), Some(path)) = (
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            built.push((name.to_owned(), PathBuf::from(path)));
+        }
+    }
+    Ok(built)
+}
+
+/// `N` distinct loopback ports that were free a moment ago. A child process
+/// cannot be handed a bound socket, so we bind `127.0.0.1:0`, read the ports
+/// and release them; all are held at once, so they differ.
+pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let mut listeners = Vec::with_capacity(N);
+    for _ in 0..N {
+        listeners.push(TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?);
+    }
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
+}
 
 /// The repository root: the parent of this crate's directory. Fixed at
 /// compile time, so `cargo xtask` works from any working directory.

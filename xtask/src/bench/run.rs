@@ -129,9 +129,9 @@ pub fn measure(options: &Options) -> Result<Results> {
 
     // Ports first: the AS must know the RS URLs (its resources) and the
     // RSes the AS URL.
-    let as_address = loopback(servers::free_port()?);
-    let warm_address = loopback(servers::free_port()?);
-    let cold_address = loopback(servers::free_port()?);
+    let [as_port, warm_port, cold_port] = crate::workspace::free_ports()?;
+    let (as_address, warm_address, cold_address) =
+        (loopback(as_port), loopback(warm_port), loopback(cold_port));
     let issuer = format!("http://{as_address}");
     let warm_url = format!("http://{warm_address}/mcp");
     let cold_url = format!("http://{cold_address}/mcp");

@@ -4,7 +4,7 @@
 
 use std::{
     fs,
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -130,14 +130,6 @@ pub fn release_binary(bin: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace::root().join("target"), PathBuf::from);
     target.join("release").join(bin)
-}
-
-/// A loopback port that was free a moment ago. A child process cannot be
-/// handed a bound socket, so the port is found by binding and releasing
-/// `127.0.0.1:0`; nothing else on this machine races for it in practice.
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// A server process; killed when dropped.

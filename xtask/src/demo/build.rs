@@ -1,10 +1,6 @@
 //! Building the demo's binaries and finding them where cargo put them.
 
-use std::{
-    io::BufRead as _,
-    path::PathBuf,
-    process::{Command, Stdio},
-};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
@@ -23,8 +19,8 @@ impl Binaries {
     /// build the other parts' bins too); the paths come from cargo's own
     /// report, so a custom target directory works.
     pub fn build() -> Result<Self> {
-        let mut built = cargo_build(&["-p", "part5-client", "--bins"])?;
-        built.extend(cargo_build(&[
+        let mut built = workspace::cargo_build_bins(&["-p", "part5-client", "--bins"])?;
+        built.extend(workspace::cargo_build_bins(&[
             "-p",
             "part3-as-full",
             "--bin",
@@ -69,34 +65,4 @@ impl Binaries {
         }
         bail!("the scripted browser's path has a space in it, which BROWSER cannot hold: {path}")
     }
-}
-
-/// `cargo build ARGS`; returns each built binary's name and path.
-fn cargo_build(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(workspace::root())
-        .arg("build")
-        .args(args)
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo build")?;
-    if !output.status.success() {
-        bail!("cargo build {} failed ({})", args.join(" "), output.status);
-    }
-    let mut built = Vec::new();
-    for line in output.stdout.lines() {
-        let line = line.context("cargo's output")?;
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let (Some(name), Some(path)) = (
-            message["target"]["name"].as_str(),
-            message["executable"].as_str(),
-        ) {
-            built.push((name.to_owned(), PathBuf::from(path)));
-        }
-    }
-    Ok(built)
 }

@@ -4,7 +4,6 @@
 use std::{
     ffi::OsString,
     fs,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -131,13 +130,4 @@ pub async fn interrupted() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-}
-
-/// Two loopback ports that were free a moment ago: a child process cannot
-/// be handed a bound socket, so we bind, read the ports and release them
-/// (both held at once, so they differ).
-pub fn free_ports() -> Result<[u16; 2]> {
-    let bind = || TcpListener::bind("127.0.0.1:0").context("cannot find a free port");
-    let (first, second) = (bind()?, bind()?);
-    Ok([first.local_addr()?.port(), second.local_addr()?.port()])
 }

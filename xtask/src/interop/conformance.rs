@@ -95,7 +95,7 @@ async fn server_scenario(setup: &Setup, baseline: &Baseline, scenario: &str, spe
 async fn authorization(setup: &Setup) -> Vec<Check> {
     let name = "conformance authorization";
     let result = async {
-        let port = super::system::free_port()?;
+        let [port] = crate::workspace::free_ports()?;
         let client_id = register(setup, &format!("http://127.0.0.1:{port}/callback")).await?;
         let mut command = suite(setup);
         command

@@ -4,7 +4,7 @@
 
 use std::{
     fs,
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -69,13 +69,6 @@ pub fn target_dir() -> PathBuf {
         .map_or_else(|| workspace::root().join("target"), PathBuf::from)
 }
 
-/// A loopback port that was free a moment ago (a child process cannot be
-/// handed a bound socket).
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// The running AS and RS.
 #[derive(Debug)]
 pub struct System {
@@ -91,8 +84,7 @@ impl System {
     /// Starts both servers, logging to `logs/as.log` and `logs/rs.log`.
     pub fn start(binaries: &Binaries, logs: &Path) -> Result<Self> {
         fs::create_dir_all(logs)?;
-        let as_port = free_port()?;
-        let rs_port = free_port()?;
+        let [as_port, rs_port] = crate::workspace::free_ports()?;
         let issuer = format!("http://127.0.0.1:{as_port}");
         let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
         let authorization_server = Process::start(

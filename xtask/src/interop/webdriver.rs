@@ -14,8 +14,6 @@ use anyhow::{Context, Result, bail};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 
-use super::system::free_port;
-
 /// The key under which WebDriver returns an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -44,7 +42,7 @@ pub struct Driver {
 impl Driver {
     /// Starts `chromedriver` on a free loopback port and waits for it.
     pub async fn start(chromedriver: &Path, log: &Path) -> Result<Self> {
-        let port = free_port()?;
+        let [port] = crate::workspace::free_ports()?;
         let file = std::fs::File::create(log)?;
         let child = tokio::process::Command::new(chromedriver)
             .arg(format!("--port={port}"))

@@ -6,7 +6,6 @@ use std::{
     collections::BTreeMap,
     ffi::OsString,
     fs,
-    io::BufRead as _,
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -53,31 +52,8 @@ impl Binaries {
             "--bin",
             "part5-scripted-browser",
         ];
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(cargo)
-            .current_dir(workspace::root())
-            .arg("build")
-            .args(args)
-            .arg("--message-format=json-render-diagnostics")
-            .stderr(Stdio::inherit())
-            .output()
-            .context("cannot run cargo build")?;
-        if !output.status.success() {
-            bail!("cargo build {} failed ({})", args.join(" "), output.status);
-        }
-        let mut built = BTreeMap::new();
-        for line in output.stdout.lines() {
-            let line = line.context("cargo's output")?;
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let (Some(name), Some(path)) = (
-                message["target"]["name"].as_str(),
-                message["executable"].as_str(),
-            ) {
-                built.insert(name.to_owned(), PathBuf::from(path));
-            }
-        }
+        let built: BTreeMap<String, PathBuf> =
+            workspace::cargo_build_bins(&args)?.into_iter().collect();
         Ok(Self(built))
     }
 
