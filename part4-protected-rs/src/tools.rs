@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
 use rmcp::{
-    ErrorData, Json, ServerHandler,
-    handler::server::{
-        common::schema_for_output, router::tool::ToolRouter, tool::Extension, wrapper::Parameters,
-    },
+    ErrorData, Json, RoleServer, ServerHandler,
+    handler::server::{common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters},
     model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig},
+    service::RequestContext,
     tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
@@ -85,9 +84,9 @@ impl DemoServer {
     pub async fn greet(
         &self,
         Parameters(args): Parameters<GreetArgs>,
-        Extension(parts): Extension<http::request::Parts>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.require_principal("greet", &parts)?;
+        self.require_principal("greet", &context)?;
         let name = match args.name.trim() {
             "" => "there",
             trimmed => trimmed,
@@ -106,9 +105,9 @@ impl DemoServer {
     #[tool(description = "The server's current time in UTC. Requires authorization.")]
     pub async fn server_time(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<ServerTime>, ErrorData> {
-        self.require_principal("server_time", &parts)?;
+        self.require_principal("server_time", &context)?;
         let now = Utc::now();
         Ok(Json(ServerTime {
             current_time: now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -132,12 +131,22 @@ impl ServerHandler for DemoServer {
 // ANCHOR: require_principal
 impl DemoServer {
     /// Refuses a protected tool when the request carries no [`Principal`].
-    fn require_principal(&self, tool: &str, parts: &http::request::Parts) -> Result<(), ErrorData> {
+    fn require_principal(
+        &self,
+        tool: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
         let protected = self
             .auth
             .as_ref()
             .is_some_and(|auth| auth.is_protected(tool));
-        match parts.extensions.get::<Principal>() {
+        // rmcp puts the HTTP request's parts into the context; borrowing them
+        // avoids copying every header on every call.
+        let principal = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>());
+        match principal {
             Some(principal) if protected => {
                 tracing::debug!(sub = %principal.subject, tool, "authorized tool call");
                 Ok(())
