@@ -9,7 +9,10 @@ use url::Url;
 // ANCHOR: config
 /// Configuration of the resource server: flags with environment fallbacks.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(about = "Part 4: an MCP server (greet public, server_time protected) behind OAuth 2.1")]
+#[command(about = concat!(
+    env!("CARGO_PKG_NAME"),
+    ": the MCP server (greet public, server_time protected) behind OAuth 2.1"
+))]
 pub struct Config {
     /// Address to bind. Keep the loopback default unless a proxy in front of
     /// the server checks Origin and Host for you (SPEC.md TR-01).
@@ -25,7 +28,7 @@ pub struct Config {
         default_value = "mcp-demo-resource-server"
     )]
     pub server_name: String,
-    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `part5_client=trace`).
+    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
     #[arg(long, env = "RS_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     /// Extra browser origins allowed to call the endpoint, comma-separated

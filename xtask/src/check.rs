@@ -20,6 +20,8 @@
 //!   existing file under `book/src`, and every `#fragment` a heading there.
 //! - (h) [`crate::tryit::check_included`]: every generated Try it output is
 //!   quoted by a chapter (`cargo xtask tryit --check` checks it is fresh).
+//! - (i) [`crate::carry::check_carried`]: every file a part lists in its
+//!   `carried.txt` is byte-identical to the previous part's.
 //!
 //! The same functions run as `#[test]`s against the real repository, so a
 //! plain `cargo test --workspace` enforces them too.
@@ -46,7 +48,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let problems = check_all(&layout)?;
     if problems.is_empty() {
         println!(
-            "check: book includes, anchors, SUMMARY.md, generated diffs, internal links and target names are all fine"
+            "check: carried files, book includes, anchors, SUMMARY.md, generated diffs, internal links and target names are all fine"
         );
         return Ok(());
     }
@@ -113,7 +115,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// All seven checks, problems sorted by file and line.
+/// All the checks, problems sorted by file and line.
 pub fn check_all(layout: &Layout) -> Result<Vec<Problem>> {
     let mut problems = check_includes(layout)?;
     problems.extend(check_anchors_used(layout)?);
@@ -123,6 +125,7 @@ pub fn check_all(layout: &Layout) -> Result<Vec<Problem>> {
     problems.extend(generated::check_generated(layout)?);
     problems.extend(links::check_links(layout)?);
     problems.extend(crate::tryit::check_included(layout)?);
+    problems.extend(crate::carry::check_carried(layout)?);
     problems.sort();
     Ok(problems)
 }

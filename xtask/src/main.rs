@@ -3,7 +3,9 @@
 //!
 //! - `test`  ([`test`]): every test of the workspace, CI-safe for snapshots.
 //! - `diff`  ([`diff`]): what one part adds to another, without the noise.
-//! - `check` ([`check`]): book includes, anchors, chapters, target names.
+//! - `carry` ([`carry`]): copy a part's carried files into the later parts.
+//! - `check` ([`check`]): carried files, book includes, anchors, chapters,
+//!   target names.
 //! - `book`  ([`book`]): `check`, then build the book with mdBook.
 //!
 //! [`workspace`] holds what these share: the repository root, the member
@@ -11,6 +13,7 @@
 
 mod bench;
 mod book;
+mod carry;
 mod check;
 mod demo;
 mod diff;
@@ -30,7 +33,8 @@ commands:
   demo                  build, start the part-3 AS and part-4 RS, run the part-5 client with a scripted login
   diff A B [--write]    what part B changes in part A (parts by number or directory);
                         --write stores it in book/src/generated/diff-A-B.md
-  check                 book includes and anchors, SUMMARY.md chapters, unique target names
+  carry N               copy part N's carried files forward into every later part (carried.txt)
+  check                 carried files, book includes and anchors, SUMMARY.md chapters, unique target names
   book                  check, then mdbook build book (installs mdbook if missing)
   tryit [--write|--check]     run each chapter's Try it for real; write or check book/src/generated/tryit-*.md
   bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)
@@ -57,6 +61,7 @@ fn run() -> Result<()> {
     match command.as_str() {
         "test" => test::run(rest),
         "diff" => diff::run(rest),
+        "carry" => carry::run(rest),
         "check" => check::run(rest),
         "demo" => demo::run(rest),
         "book" => book::run(rest),

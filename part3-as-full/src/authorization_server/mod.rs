@@ -6,49 +6,24 @@
 //! refreshes them, and revokes them; the resource server asks about a token
 //! at `/introspect` (RFC 7662).
 //!
-//! The module is split in two layers, kept apart in every part:
+//! The module is split in two layers, one folder each, kept apart in every
+//! part:
 //!
 //! - this file: [`Config`] (flags with environment fallbacks), [`router`] and
 //!   [`serve`], the entry points a binary or a test calls.
-//! - The web layer routes requests, extracts their inputs and turns results
-//!   into HTTP responses; it never decides policy.
-//!   - [`server`]: the route table and the JSON endpoints.
-//!   - [`login_page`]: `/authorize`, `/login` and the HTML they show.
-//! - The logic layer decides everything an authorization server decides and
-//!   never sees an HTTP type, so it can be read (and tested) without axum.
-//!   - [`provider`]: the [`provider::Provider`] and its metadata.
-//!   - [`clients`]: registration and client authentication.
-//!   - [`authorization`]: the authorization request.
-//!   - [`login`]: the sign-in that answers it, and the code.
-//!   - [`tokens`]: the token endpoint and its two grants.
-//!   - [`introspection`]: introspection and revocation.
-//!   - [`client_metadata_document`]: clients whose id is the URL of their
-//!     metadata document.
-//!   - [`store`]: all state, in memory, behind one type.
-//! - Small pieces both layers use: [`error`] (every error, mapped to OAuth
-//!   and HTTP codes in one place), [`form`] (a strict form parser),
-//!   [`pkce`], [`redirect`] (redirect-URI rules), [`secret`] (random
-//!   secrets and digests) and [`users`] (the password and the throttle).
-//! - The one outbound concern: [`document_fetch`], which fetches client
-//!   metadata documents behind a trait the provider calls.
+//! - [`web`], the web layer, routes requests, extracts their inputs and turns
+//!   results into HTTP responses; it never decides policy.
+//! - [`logic`], the logic layer, decides everything an authorization server
+//!   decides and never sees an HTTP type, so it can be read (and tested)
+//!   without axum.
+//! - Between the two: [`error`] (every error, mapped to OAuth and HTTP codes
+//!   in one place) and [`form`] (the strict parser of form-encoded
+//!   parameters the logic reads).
 
-pub mod authorization;
-pub mod client_metadata_document;
-pub mod clients;
-pub mod document_fetch;
 pub mod error;
 pub mod form;
-pub mod introspection;
-pub mod login;
-pub mod login_page;
-pub mod pkce;
-pub mod provider;
-pub mod redirect;
-pub mod secret;
-pub mod server;
-pub mod store;
-pub mod tokens;
-pub mod users;
+pub mod logic;
+pub mod web;
 
 use axum::serve::ListenerExt;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -56,16 +31,16 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use self::provider::Provider;
+use self::logic::provider::Provider;
 
 // ANCHOR: config
 /// Configuration of the authorization server: flags with environment
 /// fallbacks, so the same binary runs from a terminal or a container.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "part3-as",
-    about = "Part 3: an OAuth 2.1 authorization server (registration, login, PKCE, tokens, introspection)"
-)]
+#[command(about = concat!(
+    env!("CARGO_PKG_NAME"),
+    ": the OAuth 2.1 authorization server (registration, login, PKCE, tokens, introspection, revocation)"
+))]
 pub struct Config {
     /// Address to bind. The loopback default keeps the demo off the network.
     #[arg(long, env = "AS_HOST", default_value = "127.0.0.1")]
@@ -133,7 +108,7 @@ pub struct Config {
     /// its host public (draft-ietf-oauth-client-id-metadata-document).
     #[arg(long, env = "AS_CIMD_ALLOW_LOOPBACK_HTTP", default_value_t = false)]
     pub cimd_allow_loopback_http: bool,
-    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `part3_as_full=trace`).
+    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
     #[arg(long, env = "AS_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 }
@@ -165,7 +140,7 @@ impl Config {
 /// Builds the application of the authorization server around one
 /// [`Provider`], which holds everything the server knows.
 pub fn router(provider: Arc<Provider>) -> Router {
-    server::routes(provider)
+    web::server::routes(provider)
 }
 // ANCHOR_END: router
 

@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use part3_as_full::{Config, authorization_server, serve};
 use rand::{TryRng as _, rngs::SysRng};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use this_part::{Config, authorization_server, serve};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// A running server: its MCP URL, and the means to stop it.

@@ -225,7 +225,7 @@ async fn malformed_json_is_a_parse_error() {
 #[tokio::test]
 async fn oversized_body_is_rejected() {
     let server = TestServer::start().await;
-    let padding = "x".repeat(part3_as_full::MAX_BODY_BYTES + 1);
+    let padding = "x".repeat(this_part::MAX_BODY_BYTES + 1);
     let response = http()
         .post(&server.mcp_url)
         .header("accept", ACCEPT)

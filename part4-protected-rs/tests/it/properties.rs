@@ -1,11 +1,11 @@
 //! Properties of the redirect-URI matching and the form parser, over many
 //! generated inputs (SPEC.md AS-04, AS-07, AS-13).
 
-use part4_protected_rs::authorization_server::{
-    form::{Form, FormError, MAX_PARAMETERS},
-    redirect::redirect_uri_matches,
-};
 use proptest::prelude::*;
+use this_part::authorization_server::{
+    form::{Form, FormError, MAX_PARAMETERS},
+    logic::redirect::redirect_uri_matches,
+};
 
 proptest! {
     /// AS-04: a non-loopback URI matches only itself: any change to it is refused.

@@ -122,7 +122,7 @@ async fn rs11_headers_cannot_hide_a_protected_call() {
 #[tokio::test]
 async fn rs11_require_everything_protects_initialize() {
     let fake = FakeIntrospection::start().await;
-    let mut config = part4_protected_rs::Config::for_tests(&fake.url);
+    let mut config = this_part::Config::for_tests(&fake.url);
     config.require_auth_for_tools = vec!["*".into()];
     let server = TestServer::start_with(config).await;
     let response = post_mcp(
@@ -317,7 +317,7 @@ async fn tr03_preflight_needs_no_token() {
 /// With `RS_AUTH_ENABLED=false` every tool is public and no metadata is served.
 #[tokio::test]
 async fn auth_disabled_makes_everything_public() {
-    let mut config = part4_protected_rs::Config::for_tests("http://127.0.0.1:1");
+    let mut config = this_part::Config::for_tests("http://127.0.0.1:1");
     config.auth_enabled = false;
     let server = TestServer::start_with(config).await;
     let session = open_session(&server.mcp_url, None).await;

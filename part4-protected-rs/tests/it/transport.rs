@@ -228,7 +228,7 @@ async fn malformed_json_is_a_parse_error() {
 #[tokio::test]
 async fn oversized_body_is_rejected() {
     let server = TestServer::start(NO_AS).await;
-    let padding = "x".repeat(part4_protected_rs::server::MAX_BODY_BYTES + 1);
+    let padding = "x".repeat(this_part::server::MAX_BODY_BYTES + 1);
     let response = http()
         .post(&server.mcp_url)
         .header("accept", ACCEPT)

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, btree_map::Entry};
 
-use super::error::OAuthError;
+use crate::authorization_server::error::OAuthError;
 
 /// More parameters than any OAuth request needs; a request with more is
 /// refused before any of them is decoded.

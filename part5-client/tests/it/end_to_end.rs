@@ -1,7 +1,6 @@
 //! The authorization server of this part and the protected MCP server
 //! together, with tokens from a real login (SPEC.md RS-05, RS-07, RS-12).
 
-use part5_client::Config;
 use reqwest::StatusCode;
 use rmcp::{
     ServiceExt,
@@ -11,6 +10,7 @@ use rmcp::{
     },
 };
 use serde_json::json;
+use this_part::Config;
 use tokio::net::TcpListener;
 
 use crate::support::{
@@ -139,10 +139,10 @@ async fn rs12_as_stopped_then_restarted() {
     let listener = TcpListener::bind(&address)
         .await
         .expect("the same port again");
-    let mut config = part5_client::authorization_server::Config::for_tests(&issuer);
+    let mut config = this_part::authorization_server::Config::for_tests(&issuer);
     config.resources = vec![mcp_url.clone()];
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(part5_client::authorization_server::serve(
+    tokio::spawn(this_part::authorization_server::serve(
         listener,
         config,
         async {

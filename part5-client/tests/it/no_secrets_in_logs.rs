@@ -7,9 +7,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use part5_client::Config;
 use reqwest::StatusCode;
 use serde_json::json;
+use this_part::Config;
 use tokio::net::TcpListener;
 use tracing_subscriber::fmt::MakeWriter;
 

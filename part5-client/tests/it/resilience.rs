@@ -49,7 +49,7 @@ async fn rs13_concurrent_first_requests_share_one_call() {
 async fn rs13_ttl_zero_disables_the_cache() {
     let fake = FakeIntrospection::start().await;
     fake.grant("t", RESOURCE, "mcp:tools", 3600);
-    let mut config = part5_client::Config::for_tests(&fake.url);
+    let mut config = this_part::Config::for_tests(&fake.url);
     config.introspection_cache_ttl = 0;
     let server = TestServer::start_with(config).await;
     for _ in 0..5 {
@@ -115,7 +115,7 @@ async fn rs12_garbage_answer_fails_closed() {
 async fn rs12_slow_as_times_out() {
     let fake = FakeIntrospection::start().await;
     fake.set_mode(Mode::Slow);
-    let mut config = part5_client::Config::for_tests(&fake.url);
+    let mut config = this_part::Config::for_tests(&fake.url);
     config.introspection_timeout = 1;
     let server = TestServer::start_with(config).await;
     let started = Instant::now();
