@@ -5,7 +5,7 @@
 //! - [`Config`]: the command-line flags and their environment fallbacks.
 //! - [`DemoServer`]: the two MCP tools, `greet` and `server_time`.
 //! - [`router`]: the axum application — the MCP endpoint at `/mcp` behind
-//!   the transport guards (Origin, Host, CORS; SPEC.md TR-01 … TR-03).
+//!   the transport guards (Origin, Host, CORS; rule TR-01 … TR-03).
 //! - [`serve`]: runs the router on an already-bound listener until a shutdown
 //!   future completes, so tests bind `127.0.0.1:0` and spawn it.
 //!
@@ -43,7 +43,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 #[command(about = "Part 1: a public MCP server (greet, server_time) over Streamable HTTP")]
 pub struct Config {
     /// Address to bind. Keep the loopback default unless a proxy in front of
-    /// the server checks Origin and Host for you (SPEC.md TR-01).
+    /// the server checks Origin and Host for you (rule TR-01).
     #[arg(long, env = "RS_HOST", default_value = "127.0.0.1")]
     pub host: String,
     /// Port to bind; 0 picks a free port and the bound address is logged.
@@ -175,7 +175,7 @@ impl ServerHandler for DemoServer {
 // ANCHOR_END: tools
 
 // ANCHOR: router
-/// The headers a browser client may send (SPEC.md TR-03).
+/// The headers a browser client may send (rule TR-03).
 const CORS_ALLOW_HEADERS: [&str; 7] = [
     "authorization",
     "content-type",
@@ -185,7 +185,7 @@ const CORS_ALLOW_HEADERS: [&str; 7] = [
     "mcp-method",
     "mcp-name",
 ];
-/// The response headers a browser client may read (SPEC.md TR-03).
+/// The response headers a browser client may read (rule TR-03).
 const CORS_EXPOSE_HEADERS: [&str; 3] =
     ["www-authenticate", "mcp-session-id", "mcp-protocol-version"];
 
@@ -283,7 +283,7 @@ pub async fn shutdown_signal() {
 // ANCHOR_END: serve
 
 // ANCHOR: transport_guard
-/// The DNS-rebinding defence of SPEC.md TR-01: which `Origin` and `Host`
+/// The DNS-rebinding defence of rule TR-01: which `Origin` and `Host`
 /// values may reach the server.
 #[derive(Debug)]
 struct TransportGuard {
@@ -355,7 +355,7 @@ fn is_loopback_host(host: &str) -> bool {
 
 /// Runs before everything else, preflights included: a present `Origin`
 /// that is not allowed, or a `Host` that is not ours, ends the request with
-/// 403 (SPEC.md TR-01).
+/// 403 (rule TR-01).
 async fn transport_guard(
     State(guard): State<Arc<TransportGuard>>,
     request: Request,
@@ -387,7 +387,7 @@ fn forbidden(message: &'static str) -> Response {
     (StatusCode::FORBIDDEN, message).into_response()
 }
 
-/// CORS for browser-based MCP clients (SPEC.md TR-03). Preflights are
+/// CORS for browser-based MCP clients (rule TR-03). Preflights are
 /// answered here and never reach authentication.
 fn cors_layer(guard: Arc<TransportGuard>) -> CorsLayer {
     CorsLayer::new()

@@ -15,7 +15,7 @@ use url::Url;
 ))]
 pub struct Config {
     /// Address to bind. Keep the loopback default unless a proxy in front of
-    /// the server checks Origin and Host for you (SPEC.md TR-01).
+    /// the server checks Origin and Host for you (rule TR-01).
     #[arg(long, env = "RS_HOST", default_value = "127.0.0.1")]
     pub host: String,
     /// Port to bind; 0 picks a free port and the bound address is logged.
@@ -57,7 +57,7 @@ pub struct Config {
     )]
     pub require_auth_for_tools: Vec<String>,
     /// The canonical URL of this MCP endpoint (RFC 8707 resource indicator):
-    /// tokens must be issued for exactly this URL (SPEC.md RS-03, RS-07).
+    /// tokens must be issued for exactly this URL (rule RS-03, RS-07).
     #[arg(
         long,
         env = "RS_PUBLIC_URL",
@@ -181,9 +181,9 @@ impl Config {
 /// What the protection needs, checked and derived from [`Config`].
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// The canonical resource URL: the only accepted audience (SPEC.md RS-03).
+    /// The canonical resource URL: the only accepted audience (rule RS-03).
     pub resource: String,
-    /// Absolute URL of our protected-resource metadata (SPEC.md RS-04).
+    /// Absolute URL of our protected-resource metadata (rule RS-04).
     pub resource_metadata_url: String,
     /// The authorization server, as listed in our metadata.
     pub authorization_server: String,

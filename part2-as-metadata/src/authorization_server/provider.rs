@@ -31,7 +31,7 @@ impl Provider {
 // ANCHOR: metadata
 /// The Authorization Server Metadata document (RFC 8414 §2).
 ///
-/// It lists only what this server implements (SPEC.md AS-01). RFC 8414 makes
+/// It lists only what this server implements (rule AS-01). RFC 8414 makes
 /// `response_types_supported` required, so it is present, and empty: there
 /// is no authorization endpoint yet. `grant_types_supported` is empty on
 /// purpose too, because leaving it out would mean the RFC's default,

@@ -23,7 +23,7 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
 // ANCHOR: routes
 /// The route table. Each route names the methods it serves, so any other
-/// method gets 405 with an `Allow` header from axum (SPEC.md AS-13).
+/// method gets 405 with an `Allow` header from axum (rule AS-13).
 pub fn routes(provider: Arc<Provider>) -> Router {
     Router::new()
         .route(METADATA_PATH, get(metadata).layer(public_cors()))

@@ -8,7 +8,7 @@
 //! - [`OAuthError`]: sent to the client, as JSON from the API endpoints
 //!   (RFC 6749 §5.2) or as `error=` on the redirect URI (RFC 6749 §4.1.2.1).
 //! - [`PageError`]: shown to the person in the browser, because the request
-//!   cannot be trusted enough to send them anywhere (SPEC.md AS-04, AS-15).
+//!   cannot be trusted enough to send them anywhere (rule AS-04, AS-15).
 
 use axum::{
     Json,
@@ -158,7 +158,7 @@ impl PageError {
 // ANCHOR: document_error
 /// Why a `client_id` URL gives no client: its Client ID Metadata Document
 /// (draft-ietf-oauth-client-id-metadata-document-00) could not be fetched,
-/// or was refused. `/authorize` shows it on the error page (SPEC.md AS-04);
+/// or was refused. `/authorize` shows it on the error page (rule AS-04);
 /// `/token` and `/revoke` answer `invalid_client`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DocumentError {
@@ -181,7 +181,7 @@ pub enum DocumentError {
     /// Not a JSON object.
     #[error("it is not a JSON object")]
     NotJson,
-    /// A JSON object whose metadata is refused (draft §4, SPEC.md AS-06).
+    /// A JSON object whose metadata is refused (draft §4, rule AS-06).
     #[error("{0}")]
     Invalid(&'static str),
 }

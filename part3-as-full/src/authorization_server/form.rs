@@ -4,7 +4,7 @@
 //! The usual parsers are lenient in ways an authorization server must not
 //! be: they replace bad UTF-8 with U+FFFD, keep every repeated parameter and
 //! accept any number of them. This one refuses bad encodings, bounds the
-//! number of parameters (SPEC.md AS-13) and remembers which ones were
+//! number of parameters (rule AS-13) and remembers which ones were
 //! repeated, because RFC 6749 §3.1 says a parameter "MUST NOT be included
 //! more than once".
 
@@ -88,7 +88,7 @@ impl Form {
         self.repeated.as_deref()
     }
 
-    /// Refuses a form with a repeated parameter (RFC 6749 §3.1, SPEC.md AS-07).
+    /// Refuses a form with a repeated parameter (RFC 6749 §3.1, rule AS-07).
     pub fn reject_repeated(&self) -> Result<(), OAuthError> {
         match self.repeated {
             Some(_) => Err(OAuthError::InvalidRequest(

@@ -1,5 +1,5 @@
 //! Bad input of every kind gets a 4xx in bounded time, never a 500 or a
-//! panic (SPEC.md AS-13).
+//! panic (rule AS-13).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Authorization codes: single use, bound, and raced (SPEC.md AS-03).
+//! Authorization codes: single use, bound, and raced (rule AS-03).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

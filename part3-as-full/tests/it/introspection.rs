@@ -1,4 +1,4 @@
-//! Introspection (RFC 7662; SPEC.md AS-09), audiences (AS-05) and
+//! Introspection (RFC 7662; rule AS-09), audiences (AS-05) and
 //! revocation (RFC 7009).
 
 use reqwest::StatusCode;

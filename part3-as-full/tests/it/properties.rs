@@ -1,5 +1,5 @@
 //! Properties of the redirect-URI matching and the form parser, over many
-//! generated inputs (SPEC.md AS-04, AS-07, AS-13).
+//! generated inputs (rule AS-04, AS-07, AS-13).
 
 use proptest::prelude::*;
 use this_part::authorization_server::{

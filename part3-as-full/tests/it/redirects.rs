@@ -1,4 +1,4 @@
-//! Redirect URIs at the authorization endpoint (SPEC.md AS-04, AS-05, AS-15).
+//! Redirect URIs at the authorization endpoint (rule AS-04, AS-05, AS-15).
 
 use reqwest::StatusCode;
 use serde_json::json;

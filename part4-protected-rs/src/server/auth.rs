@@ -1,5 +1,5 @@
 //! Who may call what: the authorization middleware in front of the MCP
-//! service (SPEC.md RS-04 … RS-11).
+//! service (rule RS-04 … RS-11).
 //!
 //! Every request is judged on its own: the bearer token is read from the
 //! `Authorization` header only, any token presented is validated, and a
@@ -63,7 +63,7 @@ impl AuthState {
 
 // ANCHOR: authorize
 /// The authorization middleware. Preflights never reach it (CORS answers
-/// them first, SPEC.md TR-03).
+/// them first, rule TR-03).
 pub async fn authorize(
     State(state): State<AuthState>,
     mut request: Request,
@@ -128,7 +128,7 @@ pub async fn authorize(
 
 // ANCHOR: bearer_token
 /// The bearer token of a request, from the `Authorization` header only
-/// (SPEC.md RS-08, RFC 6750 §2.1): `?access_token=` is never read. Another
+/// (rule RS-08, RFC 6750 §2.1): `?access_token=` is never read. Another
 /// scheme counts as no token; two headers, or `Bearer` without a token, are
 /// malformed requests (RFC 6750 §3.1 `invalid_request`).
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
@@ -185,17 +185,17 @@ fn calls_protected_tool(request: &Request, settings: &AuthSettings) -> bool {
 /// Why a request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
-    /// SPEC.md RS-04: no token where one is needed.
+    /// rule RS-04: no token where one is needed.
     Missing,
-    /// SPEC.md RS-05, RS-07: unknown, expired, revoked or foreign token.
+    /// rule RS-05, RS-07: unknown, expired, revoked or foreign token.
     InvalidToken,
-    /// SPEC.md RS-06: valid token without the required scope.
+    /// rule RS-06: valid token without the required scope.
     InsufficientScope,
-    /// SPEC.md RS-08: a malformed Authorization header.
+    /// rule RS-08: a malformed Authorization header.
     InvalidRequest(&'static str),
-    /// SPEC.md RS-10: the session belongs to another user.
+    /// rule RS-10: the session belongs to another user.
     ForeignSession,
-    /// SPEC.md RS-12: the authorization server cannot be asked; fail closed.
+    /// rule RS-12: the authorization server cannot be asked; fail closed.
     Unavailable,
 }
 
@@ -269,7 +269,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
 }
 
 // ANCHOR: session_owners
-/// Who began each session (SPEC.md RS-10). A session begun without a token
+/// Who began each session (rule RS-10). A session begun without a token
 /// belongs to the first user who presents one in it (the client that logs in
 /// after a 401 keeps its session); from then on only that user may use it.
 #[derive(Debug, Default)]

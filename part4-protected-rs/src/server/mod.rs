@@ -2,11 +2,11 @@
 //! guards and the authorization middleware in front of the MCP service, and
 //! serves the protected-resource metadata.
 //!
-//! - [`transport`]: Origin/Host guard, CORS, body check (SPEC.md TR-01 … TR-03).
-//! - [`auth`]: who may call what (SPEC.md RS-04 … RS-11).
+//! - [`transport`]: Origin/Host guard, CORS, body check (rule TR-01 … TR-03).
+//! - [`auth`]: who may call what (rule RS-04 … RS-11).
 //! - [`introspection`]: asks the authorization server about a token, with a
-//!   bounded cache (SPEC.md RS-12, RS-13).
-//! - [`metadata`]: RFC 9728 protected-resource metadata (SPEC.md RS-01 … RS-03).
+//!   bounded cache (rule RS-12, RS-13).
+//! - [`metadata`]: RFC 9728 protected-resource metadata (rule RS-01 … RS-03).
 
 pub mod auth;
 pub mod introspection;

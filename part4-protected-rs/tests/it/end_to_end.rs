@@ -1,5 +1,5 @@
 //! The authorization server of this part and the protected MCP server
-//! together, with tokens from a real login (SPEC.md RS-05, RS-07, RS-12).
+//! together, with tokens from a real login (rule RS-05, RS-07, RS-12).
 
 use reqwest::StatusCode;
 use rmcp::{

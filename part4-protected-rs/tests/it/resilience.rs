@@ -1,4 +1,4 @@
-//! Failing closed and the introspection cache (SPEC.md RS-12, RS-13).
+//! Failing closed and the introspection cache (rule RS-12, RS-13).
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! The token endpoint's rules (SPEC.md AS-07) and refresh tokens (AS-08).
+//! The token endpoint's rules (rule AS-07) and refresh tokens (AS-08).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

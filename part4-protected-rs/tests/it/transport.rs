@@ -1,4 +1,4 @@
-//! The Streamable HTTP transport rules (SPEC.md TR-01 … TR-03), in raw HTTP.
+//! The Streamable HTTP transport rules (rule TR-01 … TR-03), in raw HTTP.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

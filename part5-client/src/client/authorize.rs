@@ -1,5 +1,5 @@
 //! One interactive authorization: discovery, registration, browser,
-//! redirect, code exchange (SPEC.md CL-01 … CL-06).
+//! redirect, code exchange (rule CL-01 … CL-06).
 
 use std::collections::BTreeSet;
 
@@ -176,7 +176,7 @@ impl Flow {
     }
 }
 
-/// The scopes of both lists, each once, in first-seen order (SPEC.md CL-05).
+/// The scopes of both lists, each once, in first-seen order (rule CL-05).
 pub fn union(granted: &[String], required: &[String]) -> Vec<String> {
     let mut seen = BTreeSet::new();
     granted
@@ -190,7 +190,7 @@ pub fn union(granted: &[String], required: &[String]) -> Vec<String> {
 // ANCHOR: use_resource
 impl Flow {
     /// Makes rmcp send `resource` exactly as the metadata published it on
-    /// authorize, token and refresh requests (RFC 8707; SPEC.md CL-04).
+    /// authorize, token and refresh requests (RFC 8707; rule CL-04).
     ///
     /// rmcp sends the resource its own discovery found, else the URL its
     /// manager was made for; it has no setter. When the metadata names the

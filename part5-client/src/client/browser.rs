@@ -1,4 +1,4 @@
-//! Opening the authorization URL in the person's browser (SPEC.md CL-06).
+//! Opening the authorization URL in the person's browser (rule CL-06).
 //!
 //! rmcp leaves this to the application. The URL is passed as one argument
 //! to a program started directly, never through a shell, so nothing in it

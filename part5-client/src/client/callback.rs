@@ -1,4 +1,4 @@
-//! The loopback redirect listener (RFC 8252 §7.3; SPEC.md CL-04, CL-06).
+//! The loopback redirect listener (RFC 8252 §7.3; rule CL-04, CL-06).
 //!
 //! rmcp has no listener: its examples read the redirect URL from the
 //! terminal. Ours is bound on 127.0.0.1 before the browser opens, checks

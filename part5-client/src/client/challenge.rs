@@ -10,9 +10,9 @@
 /// The parameters of a Bearer challenge (RFC 6750 §3, RFC 9728 §5.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BearerChallenge {
-    /// Where the Protected Resource Metadata is (RFC 9728 §5.1; SPEC.md CL-01).
+    /// Where the Protected Resource Metadata is (RFC 9728 §5.1; rule CL-01).
     pub resource_metadata: Option<String>,
-    /// The scopes the request needs (RFC 6750 §3; SPEC.md CL-05).
+    /// The scopes the request needs (RFC 6750 §3; rule CL-05).
     pub scope: Option<String>,
     /// `invalid_token`, `insufficient_scope`, … or none for "no token at all".
     pub error: Option<String>,

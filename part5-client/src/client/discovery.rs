@@ -1,4 +1,4 @@
-//! From a 401 to the authorization server's endpoints (SPEC.md CL-01, CL-02).
+//! From a 401 to the authorization server's endpoints (rule CL-01, CL-02).
 //!
 //! rmcp's `AuthorizationManager::resolve_metadata_from_challenge` does this
 //! too, but more leniently than our rules allow, so this module does it and
@@ -32,7 +32,7 @@ pub struct ResourceMetadata {
     /// Issuers of the authorization servers it accepts tokens from.
     #[serde(default)]
     pub authorization_servers: Vec<String>,
-    /// The scopes a client may ask for (SPEC.md CL-05 falls back to these).
+    /// The scopes a client may ask for (rule CL-05 falls back to these).
     #[serde(default)]
     pub scopes_supported: Vec<String>,
 }
@@ -63,7 +63,7 @@ impl Discovery {
             .unwrap_or(false)
     }
 
-    /// Whether the AS accepts Client ID Metadata Documents (SPEC.md CL-03).
+    /// Whether the AS accepts Client ID Metadata Documents (rule CL-03).
     pub fn client_id_metadata_documents(&self) -> bool {
         self.metadata
             .additional_fields
@@ -104,7 +104,7 @@ pub async fn discover(
 // ANCHOR_END: discovery
 
 // ANCHOR: fetch_resource_metadata
-/// SPEC.md CL-01: the challenge's `resource_metadata` if there is one (and
+/// rule CL-01: the challenge's `resource_metadata` if there is one (and
 /// nothing else: the server told us where it is); otherwise the path-inserted
 /// well-known URL, then the root one (RFC 9728 §3.1).
 async fn fetch_resource_metadata(
@@ -189,7 +189,7 @@ pub fn well_known_urls(base: &Url, name: &str) -> Vec<Url> {
 // ANCHOR_END: well_known_urls
 
 // ANCHOR: fetch_authorization_metadata
-/// SPEC.md CL-02: RFC 8414 metadata first, then OpenID discovery (the order
+/// rule CL-02: RFC 8414 metadata first, then OpenID discovery (the order
 /// of MCP 2025-11-25 §"Authorization Server Metadata Discovery"); the
 /// `issuer` must be byte-identical to the one the PRM named, and S256 must
 /// be advertised.
@@ -228,7 +228,7 @@ async fn fetch_authorization_metadata(
 // ANCHOR_END: fetch_authorization_metadata
 
 // ANCHOR: check_authorization_metadata
-/// The checks of SPEC.md CL-02 on a parsed document.
+/// The checks of rule CL-02 on a parsed document.
 pub fn check_authorization_metadata(
     issuer: &str,
     metadata: &AuthorizationMetadata,

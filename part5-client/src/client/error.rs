@@ -34,21 +34,21 @@ pub enum ClientError {
         message: String,
     },
 
-    /// Protected Resource Metadata missing or not about this server (SPEC.md CL-01).
+    /// Protected Resource Metadata missing or not about this server (rule CL-01).
     #[error("protected resource metadata: {0}")]
     ResourceMetadata(String),
 
     /// Authorization server metadata missing, for another issuer, or without
-    /// S256 (SPEC.md CL-02).
+    /// S256 (rule CL-02).
     #[error("authorization server metadata: {0}")]
     AuthServerMetadata(String),
 
     /// No way to obtain a client id, or the registration endpoint refused us
-    /// (SPEC.md CL-03).
+    /// (rule CL-03).
     #[error("client registration: {0}")]
     Registration(String),
 
-    /// The authorization request the SDK built does not meet SPEC.md CL-04.
+    /// The authorization request the SDK built does not meet rule CL-04.
     #[error("refusing to send an unsafe authorization request: {0}")]
     UnsafeAuthorizationRequest(String),
 
@@ -70,7 +70,7 @@ pub enum ClientError {
     #[error("the server still refuses access after authorization: {0}")]
     StillUnauthorized(String),
 
-    /// The loopback callback listener could not be started (SPEC.md CL-06).
+    /// The loopback callback listener could not be started (rule CL-06).
     #[error("cannot start the loopback callback listener: {0}")]
     CallbackListener(std::io::Error),
 

@@ -1,5 +1,5 @@
 //! Part 5: an MCP client that authorizes itself with OAuth 2.1 when the
-//! server asks (MCP 2025-11-25 §Authorization; SPEC.md CL-01 … CL-07).
+//! server asks (MCP 2025-11-25 §Authorization; rule CL-01 … CL-07).
 //!
 //! [`run`] is the whole program: connect, list tools, call `greet` without a
 //! token, call `server_time`, and when the server answers 401 do the flow
@@ -122,7 +122,7 @@ pub(crate) struct Flow {
     options: Options,
     server_url: Url,
     /// The RFC 8707 `resource` tokens are asked for: the server URL, unless
-    /// its metadata names its origin or a path prefix (SPEC.md CL-01, CL-04).
+    /// its metadata names its origin or a path prefix (rule CL-01, CL-04).
     token_resource: String,
     /// For discovery: no redirects, a timeout, nothing else.
     discovery_http: reqwest::Client,
@@ -137,7 +137,7 @@ pub(crate) struct Flow {
     /// The scopes granted to the cached tokens. rmcp only tracks the scopes
     /// of grants it made itself in this process, so without these a 403
     /// upgrade after a cached login would ask for the new scope alone and
-    /// lose the old ones (SPEC.md CL-05: the union).
+    /// lose the old ones (rule CL-05: the union).
     cached_scopes: Vec<String>,
     callback: Option<CallbackServer>,
     has_token: bool,

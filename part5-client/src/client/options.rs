@@ -16,7 +16,7 @@ use super::registration::ClientIdentity;
                   Exit codes: 0 success, 1 error, 2 authorization failed or denied, 130 interrupted."
 )]
 pub struct Options {
-    /// The MCP endpoint (the canonical resource URL; SPEC.md CL-04).
+    /// The MCP endpoint (the canonical resource URL; rule CL-04).
     #[arg(
         long,
         env = "MCP_SERVER_URL",
@@ -24,7 +24,7 @@ pub struct Options {
     )]
     pub server_url: String,
     /// A client id registered with the authorization server beforehand; used
-    /// before any other registration method (SPEC.md CL-03).
+    /// before any other registration method (rule CL-03).
     #[arg(long, env = "MCP_CLIENT_ID")]
     pub client_id: Option<String>,
     /// The secret of `--client-id`, for a confidential client.

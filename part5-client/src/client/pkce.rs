@@ -4,7 +4,7 @@
 //! (`AuthorizationManager::get_authorization_url`, through the `oauth2`
 //! crate) and keeps them until the code comes back; that part is right and
 //! we use it. Before a browser sees the URL, [`check_authorization_request`]
-//! verifies it says what SPEC.md CL-04 requires, and returns the `state` the
+//! verifies it says what rule CL-04 requires, and returns the `state` the
 //! loopback listener must see again. [`s256_challenge`] is the RFC 7636 §4.2
 //! transform, used by that check's tests and by the test authorization server.
 
@@ -31,7 +31,7 @@ pub fn is_valid_verifier(verifier: &str) -> bool {
 }
 
 // ANCHOR: check_authorization_request
-/// What the authorization URL must carry (SPEC.md CL-04): the endpoint from
+/// What the authorization URL must carry (rule CL-04): the endpoint from
 /// the checked metadata, `response_type=code`, our `client_id` and loopback
 /// `redirect_uri`, an S256 challenge of 43 base64url characters, a `state`
 /// of at least 128 bits, and `resource` = the canonical MCP URL. Returns

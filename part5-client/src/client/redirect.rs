@@ -1,5 +1,5 @@
 //! Checking the redirect that comes back from the authorization server
-//! (RFC 6749 §4.1.2, RFC 9207; SPEC.md CL-04).
+//! (RFC 6749 §4.1.2, RFC 9207; rule CL-04).
 //!
 //! The loopback listener ([`super::callback`]) runs [`validate_redirect`] on
 //! every redirect before the code goes anywhere; rmcp checks `iss` once

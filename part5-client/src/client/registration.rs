@@ -1,4 +1,4 @@
-//! Getting a client id (SPEC.md CL-03).
+//! Getting a client id (rule CL-03).
 //!
 //! rmcp's `AuthorizationSession::new` picks the method in the right order
 //! (pre-registered, then Client ID Metadata Document, then Dynamic Client
@@ -24,7 +24,7 @@ pub struct Registration {
     pub method: RegistrationMethod,
 }
 
-/// The three ways of SPEC.md CL-03, plus reusing a cached registration.
+/// The three ways of rule CL-03, plus reusing a cached registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistrationMethod {
     /// `--client-id` (and maybe `--client-secret`).
@@ -62,7 +62,7 @@ pub struct ClientIdentity {
 }
 
 // ANCHOR: register
-/// Configures `manager` with a client id, in the order of SPEC.md CL-03.
+/// Configures `manager` with a client id, in the order of rule CL-03.
 /// `cached` is a client id from the token cache for this same issuer.
 pub async fn register(
     manager: &mut AuthorizationManager,

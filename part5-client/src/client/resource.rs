@@ -1,8 +1,8 @@
 //! The canonical MCP server URL: the `resource` of RFC 8707.
 //!
-//! The same string is compared with the PRM's `resource` (SPEC.md CL-01) and
+//! The same string is compared with the PRM's `resource` (rule CL-01) and
 //! sent as `resource` on the authorization, token and refresh requests
-//! (SPEC.md CL-04), so the token's audience is exactly this server.
+//! (rule CL-04), so the token's audience is exactly this server.
 
 use url::Url;
 
@@ -39,7 +39,7 @@ pub fn canonical_server_url(input: &str) -> Result<Url, ClientError> {
 
 // ANCHOR: resource_covers
 /// Whether a protected-resource metadata document about `resource` may speak
-/// for the MCP server at `server_url` (SPEC.md CL-01): the same URL, or a
+/// for the MCP server at `server_url` (rule CL-01): the same URL, or a
 /// same-origin URL whose path is a whole-segment prefix of the server's
 /// (`http://host` or `http://host/api` for `http://host/api/mcp`). The root
 /// well-known document of RFC 9728 §3.1 describes the origin, so a server

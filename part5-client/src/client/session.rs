@@ -1,5 +1,5 @@
 //! The MCP side: sessions over Streamable HTTP that carry the token, and the
-//! retry that turns a 401 or 403 into an authorization (SPEC.md CL-05, CL-07).
+//! retry that turns a 401 or 403 into an authorization (rule CL-05, CL-07).
 //!
 //! rmcp does the heavy lifting here. Its `AuthClient` wraps the reqwest
 //! client: before every request it asks the `AuthorizationManager` for the
@@ -91,7 +91,7 @@ impl Flow {
         .await
     }
 
-    /// Sends a request; on 401 or 403 it authorizes (SPEC.md CL-05: at most
+    /// Sends a request; on 401 or 403 it authorizes (rule CL-05: at most
     /// one login for a 401, one re-authorization for `insufficient_scope`),
     /// replaces `session` with a new one that carries the token, and retries.
     async fn with_authorization<T>(

@@ -1,5 +1,5 @@
 //! Where tokens live: in memory by default, in an owner-only file with
-//! `--token-cache` (SPEC.md CL-06, CL-07).
+//! `--token-cache` (rule CL-06, CL-07).
 //!
 //! rmcp keeps tokens behind its `CredentialStore` trait and refreshes them
 //! itself before they expire (`AuthorizationManager::get_access_token`, with
@@ -83,7 +83,7 @@ impl CredentialStore for FileTokenCache {
     }
 
     /// A refresh token the AS rejected is dead (and replaying it would
-    /// revoke the grant, SPEC.md AS-08): forget the tokens, keep the client id.
+    /// revoke the grant, rule AS-08): forget the tokens, keep the client id.
     async fn on_refresh_token_rejected(
         &self,
         credentials: &StoredCredentials,

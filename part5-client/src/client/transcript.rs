@@ -2,7 +2,7 @@
 //!
 //! The flow reports [`Step`]s to a [`Transcript`]; the binary prints them to
 //! stderr, tests record them. No variant can carry a token, so a transcript
-//! cannot leak one (SPEC.md CL-07).
+//! cannot leak one (rule CL-07).
 
 use std::{fmt, sync::Mutex, time::Duration};
 
@@ -22,7 +22,7 @@ pub enum Step {
     Tools { names: Vec<String> },
     /// Calling a tool.
     Calling { tool: String },
-    /// The server refused with 401 or 403 and this challenge (SPEC.md CL-01, CL-05).
+    /// The server refused with 401 or 403 and this challenge (rule CL-01, CL-05).
     Challenge {
         status: u16,
         resource_metadata: Option<String>,
@@ -43,11 +43,11 @@ pub enum Step {
     },
     /// Tokens from `--token-cache` are used.
     CachedTokens { path: String },
-    /// How the client got its client id (SPEC.md CL-03).
+    /// How the client got its client id (rule CL-03).
     Registered { method: String, client_id: String },
-    /// The loopback listener is up (SPEC.md CL-06).
+    /// The loopback listener is up (rule CL-06).
     CallbackListening { redirect_uri: String },
-    /// Asking for these scopes (SPEC.md CL-05).
+    /// Asking for these scopes (rule CL-05).
     RequestingScopes { scopes: Vec<String>, upgrade: bool },
     /// A browser was started with the authorization URL.
     BrowserOpened { program: String },

@@ -1,6 +1,6 @@
 //! Token validation by asking the authorization server (RFC 7662), with a
 //! bounded cache so a busy client costs the authorization server one call per
-//! token per TTL, not one per request (SPEC.md RS-13).
+//! token per TTL, not one per request (rule RS-13).
 //!
 //! The resource server never reads the authorization server's memory: tokens
 //! are opaque, and the only way to learn what one means is to ask over HTTP
@@ -46,7 +46,7 @@ pub enum Verdict {
 }
 
 /// The authorization server could not be asked, or answered nonsense: the
-/// caller fails closed (SPEC.md RS-12).
+/// caller fails closed (rule RS-12).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the authorization server is unavailable: {0}")]
 pub struct Unavailable(pub String);
@@ -171,7 +171,7 @@ impl TokenVerifier {
     // ANCHOR: introspect
     /// One RFC 7662 request, authenticated with this server's credentials
     /// (`client_secret_basic`, RFC 6749 §2.3.1). The token goes in the body,
-    /// never in a URL, and is never logged (SPEC.md RS-09).
+    /// never in a URL, and is never logged (rule RS-09).
     async fn introspect(&self, token: &str) -> Result<(Verdict, Instant), Unavailable> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let result = self.ask(token).await;

@@ -10,22 +10,22 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::settings::AuthSettings;
 
 // ANCHOR: protected_resource_metadata
-/// The document of RFC 9728 §2 (SPEC.md RS-01).
+/// The document of RFC 9728 §2 (rule RS-01).
 #[derive(Debug, Serialize)]
 pub struct ProtectedResourceMetadata {
-    /// The canonical MCP URL, exactly as configured (SPEC.md RS-03): never
+    /// The canonical MCP URL, exactly as configured (rule RS-03): never
     /// derived from the `Host` header, which a client controls.
     pub resource: String,
     pub authorization_servers: Vec<String>,
     pub scopes_supported: Vec<String>,
-    /// Tokens only in the `Authorization` header (SPEC.md RS-08).
+    /// Tokens only in the `Authorization` header (rule RS-08).
     pub bearer_methods_supported: Vec<&'static str>,
     pub resource_name: &'static str,
 }
 
 /// Serves the metadata at the path-inserted location of RFC 9728 §3.1 and at
 /// the root form, without authentication, readable from any origin
-/// (SPEC.md RS-02): it holds nothing secret.
+/// (rule RS-02): it holds nothing secret.
 pub fn routes(settings: Arc<AuthSettings>) -> Router {
     let path = url::Url::parse(&settings.resource)
         .map(|url| url.path().trim_end_matches('/').to_owned())

@@ -1,4 +1,4 @@
-//! Transport hygiene for the MCP endpoint (SPEC.md TR-01 … TR-03): the
+//! Transport hygiene for the MCP endpoint (rule TR-01 … TR-03): the
 //! Origin/Host guard, CORS, and the body check. Unchanged from part 1 but
 //! for [`JsonRpcBody`], which authorization reads.
 
@@ -21,7 +21,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct JsonRpcBody(pub Arc<serde_json::Value>);
 
-/// The headers a browser client may send (SPEC.md TR-03).
+/// The headers a browser client may send (rule TR-03).
 const CORS_ALLOW_HEADERS: [&str; 7] = [
     "authorization",
     "content-type",
@@ -31,12 +31,12 @@ const CORS_ALLOW_HEADERS: [&str; 7] = [
     "mcp-method",
     "mcp-name",
 ];
-/// The response headers a browser client may read (SPEC.md TR-03).
+/// The response headers a browser client may read (rule TR-03).
 const CORS_EXPOSE_HEADERS: [&str; 3] =
     ["www-authenticate", "mcp-session-id", "mcp-protocol-version"];
 
 // ANCHOR: transport_guard
-/// The DNS-rebinding defence of SPEC.md TR-01: which `Origin` and `Host`
+/// The DNS-rebinding defence of rule TR-01: which `Origin` and `Host`
 /// values may reach the server.
 #[derive(Debug)]
 pub(crate) struct TransportGuard {
@@ -108,7 +108,7 @@ fn is_loopback_host(host: &str) -> bool {
 
 /// Runs before everything else, preflights included: a present `Origin`
 /// that is not allowed, or a `Host` that is not ours, ends the request with
-/// 403 (SPEC.md TR-01).
+/// 403 (rule TR-01).
 pub(crate) async fn transport_guard(
     State(guard): State<Arc<TransportGuard>>,
     request: Request,
@@ -140,7 +140,7 @@ fn forbidden(message: &'static str) -> Response {
     (StatusCode::FORBIDDEN, message).into_response()
 }
 
-/// CORS for browser-based MCP clients (SPEC.md TR-03). Preflights are
+/// CORS for browser-based MCP clients (rule TR-03). Preflights are
 /// answered here and never reach authentication.
 pub(crate) fn cors_layer(guard: Arc<TransportGuard>) -> CorsLayer {
     CorsLayer::new()

@@ -1,5 +1,5 @@
 //! Tokens kept between runs with `--token-cache`, refreshed by rmcp before
-//! they expire or when the server rejects them (SPEC.md CL-06).
+//! they expire or when the server rejects them (rule CL-06).
 
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]

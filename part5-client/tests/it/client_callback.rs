@@ -1,4 +1,4 @@
-//! The loopback listener over real HTTP (SPEC.md CL-04, CL-06).
+//! The loopback listener over real HTTP (rule CL-04, CL-06).
 
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]

@@ -1,5 +1,5 @@
 //! The two binaries together, the way a person runs them: `part5-client`
-//! with `BROWSER` pointing at `part5-scripted-browser` (SPEC.md CL-06).
+//! with `BROWSER` pointing at `part5-scripted-browser` (rule CL-06).
 
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]

@@ -1,5 +1,5 @@
 //! The runs that must fail, and with which exit code: a denied login, a
-//! forged redirect, bad metadata, no browser, no server (SPEC.md CL-01, CL-02, CL-04, CL-06).
+//! forged redirect, bad metadata, no browser, no server (rule CL-01, CL-02, CL-04, CL-06).
 
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]

@@ -1,7 +1,7 @@
 //! The client run in-process against the real authorization server and the
 //! real protected MCP server of this part, each on its own `127.0.0.1:0`
 //! listener, with the scripted browser logging in through the real login
-//! page (SPEC.md CL-01 … CL-07). The mock-based `client_*` modules test the
+//! page (rule CL-01 … CL-07). The mock-based `client_*` modules test the
 //! client's reactions to misbehaving servers; this one proves the three real
 //! parties work together, and checks at the real AS what the client did.
 

@@ -1,5 +1,5 @@
 //! The login page: headers, CSRF, escaping, throttling, `state` and `iss`
-//! (SPEC.md AS-10, AS-11, AS-12).
+//! (rule AS-10, AS-11, AS-12).
 
 use reqwest::StatusCode;
 use serde_json::json;

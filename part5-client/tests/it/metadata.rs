@@ -1,4 +1,4 @@
-//! The authorization server's metadata (RFC 8414; SPEC.md AS-01, AS-13).
+//! The authorization server's metadata (RFC 8414; rule AS-01, AS-13).
 
 use reqwest::StatusCode;
 use serde_json::Value;

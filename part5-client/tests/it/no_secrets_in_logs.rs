@@ -1,4 +1,4 @@
-//! SPEC.md RS-09 (and STYLE.md): no token, code or secret ever reaches the
+//! rule RS-09 (and STYLE.md): no token, code or secret ever reaches the
 //! logs, whatever the level. The whole flow runs on one thread with every
 //! log line of every crate captured, then the capture is searched.
 

@@ -1,4 +1,4 @@
-//! PKCE S256 (RFC 7636; SPEC.md AS-02), through the real endpoints.
+//! PKCE S256 (RFC 7636; rule AS-02), through the real endpoints.
 
 use reqwest::StatusCode;
 use serde_json::Value;

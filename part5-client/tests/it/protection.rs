@@ -1,4 +1,4 @@
-//! The resource-server rules (SPEC.md RS-04 … RS-11) in raw HTTP, with a
+//! The resource-server rules (rule RS-04 … RS-11) in raw HTTP, with a
 //! stand-in introspection endpoint that says which tokens are valid.
 
 use reqwest::StatusCode;

@@ -1,4 +1,4 @@
-//! Dynamic Client Registration (RFC 7591; SPEC.md AS-06).
+//! Dynamic Client Registration (RFC 7591; rule AS-06).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

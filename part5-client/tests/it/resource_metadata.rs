@@ -1,4 +1,4 @@
-//! Protected Resource Metadata (SPEC.md RS-01 … RS-03).
+//! Protected Resource Metadata (rule RS-01 … RS-03).
 
 use reqwest::StatusCode;
 

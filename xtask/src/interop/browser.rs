@@ -7,7 +7,7 @@
 //! - `browser screenshot`: the login page as `target/interop/login-page.png`.
 //! - `browser anti-framing`: the login page inside an `<iframe>` on another
 //!   loopback origin stays blank (`X-Frame-Options: DENY`, CSP
-//!   `frame-ancestors 'none'`; SPEC.md AS-10), while a frameable control
+//!   `frame-ancestors 'none'`; rule AS-10), while a frameable control
 //!   page in the same kind of frame does render its form, so the check
 //!   cannot pass by seeing nothing at all.
 

@@ -45,7 +45,7 @@ pub const SERVER_SCENARIOS: &[(&str, &str)] = &[
 
 /// The CIMD URL the suite's `auth/basic-cimd` scenario expects a client to
 /// use (its mock AS never fetches it). Our client uses it only where an
-/// AS advertises `client_id_metadata_document_supported` (SPEC.md CL-03).
+/// AS advertises `client_id_metadata_document_supported` (rule CL-03).
 const CONFORMANCE_CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
 
 /// Runs the three modes.

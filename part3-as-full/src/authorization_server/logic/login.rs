@@ -1,5 +1,5 @@
 //! The sign-in that answers an authorization request (RFC 6749 §4.1.2,
-//! SPEC.md AS-10, AS-11, AS-12, AS-15).
+//! rule AS-10, AS-11, AS-12, AS-15).
 //!
 //! A submitted login form must come from the page this server showed, in
 //! the browser it showed it to: its CSRF token and the browser-session
@@ -24,11 +24,11 @@ use crate::authorization_server::error::{OAuthError, PageError};
 /// At most this many password checks run at once. Each Argon2id check takes
 /// a core and 12 MiB for a few milliseconds; running more at once only makes
 /// them queue for the CPU while memory grows, so a flood of sign-ins waits
-/// here instead (the throttle of SPEC.md AS-11 limits the failures).
+/// here instead (the throttle of rule AS-11 limits the failures).
 static PASSWORD_CHECKS: Semaphore = Semaphore::const_new(2);
 
 /// How long a code lives, in seconds: long enough for the client to redeem
-/// it at once, well under the 5 minutes of SPEC.md AS-03.
+/// it at once, well under the 5 minutes of rule AS-03.
 pub const CODE_LIFETIME: i64 = 120;
 
 /// A submitted login form, with what the web layer knows about its sender.
@@ -64,13 +64,13 @@ pub enum LoginOutcome {
     Redirect { location: String, session: String },
     /// Show the form again: the name or password was wrong.
     Retry(LoginPrompt),
-    /// Show the form again with 429: too many failures (SPEC.md AS-11).
+    /// Show the form again with 429: too many failures (rule AS-11).
     Throttled(LoginPrompt),
 }
 
 impl Provider {
     // ANCHOR: login
-    /// Answers a submitted login form (SPEC.md AS-10, AS-11, AS-12, AS-15).
+    /// Answers a submitted login form (rule AS-10, AS-11, AS-12, AS-15).
     pub async fn login(&self, attempt: LoginAttempt) -> Result<LoginOutcome, PageError> {
         let pending = (self.store.lock().pending.get(&attempt.pending_id).cloned())
             .filter(|pending| pending.expires_at > self.now())
@@ -131,7 +131,7 @@ impl Provider {
     }
     // ANCHOR_END: login
 
-    /// Makes a code bound to everything SPEC.md AS-03 lists, and stores
+    /// Makes a code bound to everything rule AS-03 lists, and stores
     /// its digest.
     fn issue_code(
         &self,

@@ -13,7 +13,7 @@ use crate::authorization_server::error::OAuthError;
 const MAX_LENGTH: usize = 2000;
 
 // ANCHOR: check_redirect_uri
-/// Checks a redirect URI a client asks to register (SPEC.md AS-06).
+/// Checks a redirect URI a client asks to register (rule AS-06).
 ///
 /// It must be an absolute `https` URI, or `http` on a loopback host for
 /// native apps (RFC 8252 §7.3), with no fragment (RFC 6749 §3.1.2) and no
@@ -52,7 +52,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), OAuthError> {
 // ANCHOR: redirect_uri_matches
 /// True when `requested` is one of the `registered` redirect URIs.
 ///
-/// The comparison is exact, byte for byte (RFC 9700 §4.1.3, SPEC.md AS-04):
+/// The comparison is exact, byte for byte (RFC 9700 §4.1.3, rule AS-04):
 /// `https://app/cb/` is not `https://app/cb`, and no path or query may be
 /// added. The one exception is the port of a loopback IP literal, which a
 /// native app picks when it starts (RFC 8252 §7.3); the rest must still be
@@ -110,7 +110,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 // ANCHOR_END: redirect_with
 
 /// The host (and port) the login page names, so the user sees where the
-/// browser will go (SPEC.md AS-10).
+/// browser will go (rule AS-10).
 pub fn display_host(uri: &str) -> String {
     Url::parse(uri)
         .ok()

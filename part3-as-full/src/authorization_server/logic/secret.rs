@@ -1,4 +1,4 @@
-//! Random secrets and their digests (SPEC.md AS-14).
+//! Random secrets and their digests (rule AS-14).
 //!
 //! Every code, token, client secret, CSRF token and session cookie is 256
 //! bits from the operating system's CSPRNG. The server hands out the secret
@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::authorization_server::error::OAuthError;
 
-/// 256 bits: twice the 128 bits RFC 6749 §10.10 and SPEC.md AS-03 ask for.
+/// 256 bits: twice the 128 bits RFC 6749 §10.10 and rule AS-03 ask for.
 const SECRET_BYTES: usize = 32;
 
 // ANCHOR: new_secret

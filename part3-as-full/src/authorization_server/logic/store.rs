@@ -7,7 +7,7 @@
 //! simplification a real server would not make: to persist, replace this
 //! type, and turn each place that takes [`Store::lock`] (one atomic step:
 //! redeem a code, rotate a refresh token, revoke a grant) into a database
-//! transaction. Secrets are keyed by their [`Digest`] (SPEC.md AS-14). Every
+//! transaction. Secrets are keyed by their [`Digest`] (rule AS-14). Every
 //! map is bounded, and [`Store::sweep`] drops what has expired, so memory
 //! stays bounded too.
 
@@ -74,14 +74,14 @@ pub struct PendingAuthorization {
     pub redirect_uri: String,
     pub state: Option<String>,
     /// The request, or the error to send back once the user has signed in
-    /// (SPEC.md AS-15).
+    /// (rule AS-15).
     pub request: Result<ValidRequest, OAuthError>,
     pub csrf: Digest,
     pub session: Digest,
     pub expires_at: i64,
 }
 
-/// An authorization code and everything it is bound to (SPEC.md AS-03).
+/// An authorization code and everything it is bound to (rule AS-03).
 #[derive(Debug, Clone)]
 pub struct CodeRecord {
     pub client_id: String,
@@ -118,7 +118,7 @@ pub struct AccessRecord {
 }
 
 /// A refresh token, known only by its digest. Used ones are kept until they
-/// expire, to recognise a replay (SPEC.md AS-08).
+/// expire, to recognise a replay (rule AS-08).
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     pub grant: u64,
@@ -144,7 +144,7 @@ pub struct Tables {
 // ANCHOR: store
 /// The in-memory store. One mutex makes each step atomic: ten concurrent
 /// redemptions of one code are ten turns at the lock, and only the first
-/// finds the code unused (SPEC.md AS-03). The lock is never held across an
+/// finds the code unused (rule AS-03). The lock is never held across an
 /// `.await`.
 #[derive(Debug, Default)]
 pub struct Store {

@@ -1,4 +1,4 @@
-//! The user who signs in, and the throttle on failed sign-ins (SPEC.md AS-11).
+//! The user who signs in, and the throttle on failed sign-ins (rule AS-11).
 //!
 //! The demo has one user, from the configuration. Its password is hashed
 //! with Argon2id when the server starts and the plain text is dropped; a
@@ -56,7 +56,7 @@ impl DemoUser {
 
     /// True when both the name and the password are right. The password is
     /// hashed even when the name is wrong, so an unknown user and a wrong
-    /// password take the same time and look the same (SPEC.md AS-11).
+    /// password take the same time and look the same (rule AS-11).
     pub fn verify(&self, username: &str, password: &str) -> bool {
         let name_ok = self.username.as_bytes().ct_eq(username.as_bytes());
         let password_ok = match hash(password, &self.salt) {
@@ -120,7 +120,7 @@ const WINDOW_SECONDS: i64 = 15 * 60;
 const MAX_TRACKED: usize = 10_000;
 
 /// Counts failed sign-ins per user name and per address, so that guessing a
-/// password online gets a few tries per quarter hour (SPEC.md AS-11).
+/// password online gets a few tries per quarter hour (rule AS-11).
 #[derive(Debug, Default)]
 pub struct Throttle {
     failures: Mutex<HashMap<String, (i64, u32)>>,

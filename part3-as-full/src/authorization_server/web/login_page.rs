@@ -1,4 +1,4 @@
-//! The pages a person sees: the login page and the error page (SPEC.md
+//! The pages a person sees: the login page and the error page (rule
 //! AS-10), and the two handlers that serve them, `GET /authorize` and
 //! `POST /login`.
 //!
@@ -36,7 +36,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margi
 
 // ANCHOR: security_headers
 /// Nothing may frame the page (clickjacking), load anything but its own
-/// style, or leak its URL in a `Referer` (RFC 9700 §4.16, SPEC.md AS-10).
+/// style, or leak its URL in a `Referer` (RFC 9700 §4.16, rule AS-10).
 /// `form-action` is left out on purpose: browsers apply it to the redirect
 /// after the form too, and that redirect goes to the client.
 static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {

@@ -33,14 +33,14 @@ use crate::authorization_server::{
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
 /// The largest request body read. OAuth requests are a few hundred bytes;
-/// anything over this gets 413 before it is read (SPEC.md AS-13).
+/// anything over this gets 413 before it is read (rule AS-13).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 // ANCHOR: routes
 /// The route table. Each route names the methods it serves, so any other
-/// method gets 405 with an `Allow` header from axum (SPEC.md AS-13).
+/// method gets 405 with an `Allow` header from axum (rule AS-13).
 /// The endpoints that return tokens or secrets never let them be cached;
-/// the browser-facing ones get no CORS headers at all (SPEC.md AS-10).
+/// the browser-facing ones get no CORS headers at all (rule AS-10).
 pub fn routes(provider: Arc<Provider>) -> Router {
     let no_store = || middleware::map_response(no_store);
     Router::new()
@@ -166,7 +166,7 @@ pub fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
 // ANCHOR: client_credentials
 /// Finds the client credentials of a request (RFC 6749 §2.3.1): Basic in
 /// the `Authorization` header, a secret in the body, or only a `client_id`.
-/// Two methods at once are refused (RFC 6749 §2.3, SPEC.md AS-07), and so is
+/// Two methods at once are refused (RFC 6749 §2.3, rule AS-07), and so is
 /// a body `client_id` that differs from the Basic one.
 fn client_credentials(headers: &HeaderMap, form: &Form) -> Result<ClientCredentials, OAuthError> {
     let body_id = form.get("client_id").map(str::to_owned);
@@ -209,7 +209,7 @@ fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
 // ANCHOR_END: client_credentials
 
 /// `Cache-Control: no-store` on every answer of a route that can carry a
-/// token or secret, errors and 405s included (RFC 6749 §5.1, SPEC.md AS-07).
+/// token or secret, errors and 405s included (RFC 6749 §5.1, rule AS-07).
 async fn no_store(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -5,10 +5,10 @@
 //! The order of the checks is the security here. The client and its
 //! redirect URI are checked first, and if either is wrong the user sees an
 //! error page: redirecting would hand the browser to whoever wrote the
-//! link (SPEC.md AS-04). Anything else that is wrong is remembered, and
+//! link (rule AS-04). Anything else that is wrong is remembered, and
 //! sent to the client only after the user has signed in, so this server
 //! never bounces an anonymous visitor to a registered URI (RFC 9700
-//! §4.11.2, SPEC.md AS-15).
+//! §4.11.2, rule AS-15).
 
 use super::{
     pkce,
@@ -30,7 +30,7 @@ const PENDING_LIFETIME: i64 = 10 * 60;
 pub struct LoginPrompt {
     /// The server-made id of the sign-in in progress.
     pub pending_id: String,
-    /// The CSRF token of the form (SPEC.md AS-10).
+    /// The CSRF token of the form (rule AS-10).
     pub csrf: String,
     /// The browser-session cookie the CSRF token is bound to.
     pub session: String,

@@ -4,7 +4,7 @@
 //! A client that never registered here may use an https URL as its
 //! `client_id`. The URL names a JSON document the client hosts, with the
 //! same metadata it would send to `/register`; this server fetches it when
-//! it first meets the id, checks it like a registration (SPEC.md AS-06),
+//! it first meets the id, checks it like a registration (rule AS-06),
 //! and keeps the result for a while. Trust comes from the URL: whoever
 //! controls the document controls the client, so the document must name
 //! itself (`client_id` equal to the URL, byte for byte), and the login page
@@ -128,7 +128,7 @@ impl Provider {
 /// Reads a fetched document into a client (draft §4): a JSON object whose
 /// `client_id` is the URL it came from, byte for byte; no secret; the
 /// authentication method `none` (or absent, meaning `none` here); and
-/// metadata that passes the registration checks of SPEC.md AS-06, so its
+/// metadata that passes the registration checks of rule AS-06, so its
 /// redirect URIs obey the same rules as registered ones (AS-04).
 fn read_document(url: &Url, body: &[u8]) -> Result<Client, DocumentError> {
     let invalid = DocumentError::Invalid;

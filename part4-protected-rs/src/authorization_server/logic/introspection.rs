@@ -23,7 +23,7 @@ pub struct ActiveToken {
     pub client_id: String,
     pub scope: String,
     /// The resource the token is for (RFC 8707): the resource server must
-    /// compare it with its own URL (SPEC.md RS-07).
+    /// compare it with its own URL (rule RS-07).
     pub aud: String,
     pub iss: String,
     pub exp: i64,
@@ -33,7 +33,7 @@ pub struct ActiveToken {
 
 impl Provider {
     // ANCHOR: introspect
-    /// Token introspection (RFC 7662, SPEC.md AS-09), for the resource
+    /// Token introspection (RFC 7662, rule AS-09), for the resource
     /// server only. Only access tokens are ever active: a refresh token is
     /// not something a resource server should accept.
     pub fn introspect(

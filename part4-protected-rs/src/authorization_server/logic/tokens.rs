@@ -1,7 +1,7 @@
 //! The token endpoint and its two grants (RFC 6749 §3.2, §4.1.3 and §6).
 //!
 //! Tokens are opaque: 256 random bits that mean nothing outside this
-//! server, which keeps only their digests (SPEC.md AS-14). A resource server
+//! server, which keeps only their digests (rule AS-14). A resource server
 //! learns what a token allows by asking, at the introspection endpoint.
 
 use serde::Serialize;
@@ -33,7 +33,7 @@ pub struct TokenResponse {
 
 impl Provider {
     // ANCHOR: token_endpoint
-    /// The token endpoint (RFC 6749 §3.2, SPEC.md AS-07).
+    /// The token endpoint (RFC 6749 §3.2, rule AS-07).
     pub async fn token(
         &self,
         credentials: &ClientCredentials,
@@ -51,7 +51,7 @@ impl Provider {
     // ANCHOR_END: token_endpoint
 
     // ANCHOR: redeem_code
-    /// The `authorization_code` grant (RFC 6749 §4.1.3, SPEC.md AS-02,
+    /// The `authorization_code` grant (RFC 6749 §4.1.3, rule AS-02,
     /// AS-03, AS-05).
     ///
     /// Under one lock: the code must exist; it must belong to this client,
@@ -108,7 +108,7 @@ impl Provider {
     // ANCHOR_END: redeem_code
 
     // ANCHOR: refresh
-    /// The `refresh_token` grant (RFC 6749 §6, OAuth 2.1 §4.3.1, SPEC.md
+    /// The `refresh_token` grant (RFC 6749 §6, OAuth 2.1 §4.3.1, rule
     /// AS-08): every use returns a new refresh token and retires the old
     /// one; a retired one presented again means it was copied, so the
     /// whole grant is revoked. The scope may narrow, never widen.

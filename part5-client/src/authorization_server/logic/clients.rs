@@ -1,6 +1,6 @@
 //! Client registration (RFC 7591) and client authentication (RFC 6749 §2.3).
 //!
-//! Any program may register itself as a client (SPEC.md AS-06): MCP clients
+//! Any program may register itself as a client (rule AS-06): MCP clients
 //! meet servers they have never seen, so there is no one to register them
 //! by hand. What a client registers is therefore untrusted, and checked.
 
@@ -74,7 +74,7 @@ const MAX_NAME_LENGTH: usize = 100;
 impl Provider {
     // ANCHOR: register_client
     /// Registers a client after checking its metadata (RFC 7591 §2,
-    /// SPEC.md AS-06). The server makes the id and the secret; a public
+    /// rule AS-06). The server makes the id and the secret; a public
     /// client (`none`) gets no secret.
     pub fn register(
         &self,
@@ -168,7 +168,7 @@ impl Provider {
     // ANCHOR_END: authenticate_client
 
     /// Authenticates the resource server at the introspection endpoint
-    /// (SPEC.md AS-09): only the configured id and secret, by Basic or post.
+    /// (rule AS-09): only the configured id and secret, by Basic or post.
     pub fn authenticate_resource_server(
         &self,
         credentials: &ClientCredentials,
@@ -196,7 +196,7 @@ pub struct CheckedMetadata {
 }
 
 // ANCHOR: check_metadata
-/// The checks of SPEC.md AS-06 on client metadata, whether it was sent to
+/// The checks of rule AS-06 on client metadata, whether it was sent to
 /// `/register` or read from a Client ID Metadata Document: 1 to 10 valid
 /// redirect URIs, the authorization-code grant (refresh allowed), the
 /// `code` response type, a name of reasonable length. The authentication

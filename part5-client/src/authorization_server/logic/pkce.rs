@@ -1,4 +1,4 @@
-//! Proof Key for Code Exchange, S256 only (RFC 7636; SPEC.md AS-02).
+//! Proof Key for Code Exchange, S256 only (RFC 7636; rule AS-02).
 //!
 //! The client makes a random `code_verifier`, sends its SHA-256 digest as
 //! `code_challenge` with the authorization request, and the verifier itself

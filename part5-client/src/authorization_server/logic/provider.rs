@@ -42,7 +42,7 @@ pub struct Provider {
     pub(super) cimd_allow_loopback_http: bool,
 }
 
-/// The one client allowed to introspect: the resource server (SPEC.md AS-09).
+/// The one client allowed to introspect: the resource server (rule AS-09).
 #[derive(Debug)]
 pub struct ResourceServerCredentials {
     pub(super) id: String,
@@ -127,7 +127,7 @@ fn clean_list(items: &[String]) -> Vec<String> {
 // ANCHOR: metadata
 /// The Authorization Server Metadata document (RFC 8414 §2).
 ///
-/// It lists only what this server implements (SPEC.md AS-01): every
+/// It lists only what this server implements (rule AS-01): every
 /// endpoint of the authorization-code flow, S256 as the only PKCE method,
 /// the `iss` authorization response parameter of RFC 9207, and Client ID
 /// Metadata Documents.
@@ -152,7 +152,7 @@ pub struct Metadata {
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// Only S256 (OAuth 2.1 §4.1.1; SPEC.md AS-02).
+    /// Only S256 (OAuth 2.1 §4.1.1; rule AS-02).
     pub code_challenge_methods_supported: Vec<&'static str>,
     /// Every authorization response carries `iss` (RFC 9207 §3).
     pub authorization_response_iss_parameter_supported: bool,
