@@ -19,6 +19,7 @@
 //! Every tool is public here. Part 4 protects `server_time` with OAuth.
 
 pub mod authorization_server;
+pub mod limits;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 

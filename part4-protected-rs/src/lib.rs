@@ -11,6 +11,7 @@
 //!   so that this part runs and tests the whole system on its own.
 
 pub mod authorization_server;
+pub mod limits;
 pub mod server;
 pub mod settings;
 pub mod tools;

@@ -10,6 +10,7 @@ extern crate part3_as_full as this_part;
 mod bad_input;
 mod client_metadata_documents;
 mod codes;
+mod floods;
 mod flow;
 mod introspection;
 mod login;

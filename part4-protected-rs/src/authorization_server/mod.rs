@@ -25,8 +25,7 @@ pub mod form;
 pub mod logic;
 pub mod web;
 
-use axum::serve::ListenerExt;
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -111,6 +110,9 @@ pub struct Config {
     /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
     #[arg(long, env = "AS_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Connection and rate limits (rules AS-17, AS-19).
+    #[command(flatten)]
+    pub limits: web::limits::Limits,
 }
 // ANCHOR_END: config
 
@@ -132,15 +134,17 @@ impl Config {
             introspection_client_secret: "demo-resource-server-secret".into(),
             cimd_allow_loopback_http: false,
             log_level: "info".into(),
+            limits: web::limits::Limits::default(),
         }
     }
 }
 
 // ANCHOR: router
 /// Builds the application of the authorization server around one
-/// [`Provider`], which holds everything the server knows.
-pub fn router(provider: Arc<Provider>) -> Router {
-    web::server::routes(provider)
+/// [`Provider`], which holds everything the server knows, with the rate
+/// limits of `limits`.
+pub fn router(provider: Arc<Provider>, limits: &web::limits::RateLimits) -> Router {
+    web::server::routes(provider, limits)
 }
 // ANCHOR_END: router
 
@@ -156,27 +160,19 @@ pub async fn serve(
     let provider = Provider::new(&config)
         .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
     let provider = Arc::new(provider);
-    let sweeper = tokio::spawn(sweep_every(SWEEP_INTERVAL, provider.clone()));
-    let app = router(provider);
+    let rate_limits = config.limits.rate_limits();
+    let sweeper = tokio::spawn(sweep_every(
+        SWEEP_INTERVAL,
+        provider.clone(),
+        rate_limits.clone(),
+    ));
+    let app = router(provider, &rate_limits);
     tracing::info!(
         address = %listener.local_addr()?,
         issuer = %config.issuer,
         "authorization server listening"
     );
-    // Send each response as soon as it is written: with Nagle's algorithm
-    // on, a response written in two pieces waits ~40 ms for the client's
-    // delayed ACK before its second piece leaves.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = crate::limits::serve(listener, app, config.limits.connections(), shutdown).await;
     sweeper.abort();
     served
 }
@@ -184,13 +180,19 @@ pub async fn serve(
 /// How often expired state is dropped.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Drops expired codes, tokens and sign-ins every `interval`, so memory
-/// stays bounded however long the server runs.
-async fn sweep_every(interval: Duration, provider: Arc<Provider>) {
+/// Drops expired codes, tokens and sign-ins, and the rate-limit state of
+/// quiet sources, every `interval`, so memory stays bounded however long
+/// the server runs.
+async fn sweep_every(
+    interval: Duration,
+    provider: Arc<Provider>,
+    rate_limits: web::limits::RateLimits,
+) {
     let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;
         provider.sweep();
+        rate_limits.sweep();
     }
 }
 // ANCHOR_END: serve

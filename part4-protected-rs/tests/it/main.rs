@@ -11,6 +11,7 @@ mod bad_input;
 mod client_metadata_documents;
 mod codes;
 mod end_to_end;
+mod floods;
 mod flow;
 mod introspection;
 mod login;

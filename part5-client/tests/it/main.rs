@@ -20,6 +20,7 @@ mod client_support;
 mod client_system;
 mod codes;
 mod end_to_end;
+mod floods;
 mod flow;
 mod introspection;
 mod login;

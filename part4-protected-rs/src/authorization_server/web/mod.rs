@@ -5,6 +5,8 @@
 //! - [`server`]: the route table and the JSON endpoints (`/register`,
 //!   `/token`, `/introspect`, `/revoke`, the metadata).
 //! - [`login_page`]: `/authorize`, `/login` and the HTML they show.
+//! - [`limits`]: the connection and rate limits, as settings.
 
+pub mod limits;
 pub mod login_page;
 pub mod server;

@@ -14,12 +14,12 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodRouter, get, post},
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use tower_http::cors::{Any, CorsLayer};
 
-use super::login_page;
+use super::{limits::RateLimits, login_page};
 use crate::authorization_server::{
     error::OAuthError,
     form::{Form, decode},
@@ -28,6 +28,7 @@ use crate::authorization_server::{
         provider::Provider,
     },
 };
+use crate::limits::RateLimit;
 
 /// Where RFC 8414 §3 puts the metadata of an issuer without a path.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -41,36 +42,55 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// method gets 405 with an `Allow` header from axum (rule AS-13).
 /// The endpoints that return tokens or secrets never let them be cached;
 /// the browser-facing ones get no CORS headers at all (rule AS-10).
-pub fn routes(provider: Arc<Provider>) -> Router {
+/// The routes a script can flood are rate-limited per source first, so a
+/// flood is refused before any other work (rule AS-17).
+pub fn routes(provider: Arc<Provider>, limits: &RateLimits) -> Router {
     let no_store = || middleware::map_response(no_store);
     Router::new()
         .route(METADATA_PATH, get(metadata).layer(public_cors()))
         .route(
             "/register",
-            post(register)
+            limited(post(register), &limits.register)
                 .layer::<_, Infallible>(no_store())
                 .layer(public_cors()),
         )
-        .route("/authorize", get(login_page::authorize))
-        .route("/login", post(login_page::login))
+        .route(
+            "/authorize",
+            limited(get(login_page::authorize), &limits.authorize),
+        )
+        .route("/login", limited(post(login_page::login), &limits.login))
         .route(
             "/token",
-            post(token)
+            limited(post(token), &limits.token)
                 .layer::<_, Infallible>(no_store())
                 .layer(public_cors()),
         )
         .route(
             "/introspect",
-            post(introspect).layer::<_, Infallible>(no_store()),
+            limited(post(introspect), &limits.introspect).layer::<_, Infallible>(no_store()),
         )
         .route(
             "/revoke",
-            post(revoke)
+            limited(post(revoke), &limits.revoke)
                 .layer::<_, Infallible>(no_store())
                 .layer(public_cors()),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)
+}
+
+/// `route` behind the per-source rate limit `limit`, when there is one.
+fn limited(
+    route: MethodRouter<Arc<Provider>>,
+    limit: &Option<RateLimit>,
+) -> MethodRouter<Arc<Provider>> {
+    match limit {
+        Some(limit) => route.layer(middleware::from_fn_with_state(
+            limit.clone(),
+            RateLimit::layer,
+        )),
+        None => route,
+    }
 }
 // ANCHOR_END: routes
 
