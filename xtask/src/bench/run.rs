@@ -129,7 +129,7 @@ pub fn measure(options: &Options) -> Result<Results> {
 
     // Ports first: the AS must know the RS URLs (its resources) and the
     // RSes the AS URL.
-    let [as_port, warm_port, cold_port] = crate::workspace::free_ports()?;
+    let [as_port, warm_port, cold_port] = crate::process::free_ports()?;
     let (as_address, warm_address, cold_address) =
         (loopback(as_port), loopback(warm_port), loopback(cold_port));
     let issuer = format!("http://{as_address}");
@@ -152,9 +152,18 @@ pub fn measure(options: &Options) -> Result<Results> {
             ),
             ("AS_DEMO_USERNAME", oauth::USERNAME.into()),
             ("AS_DEMO_PASSWORD", oauth::PASSWORD.into()),
+            // The bench measures cost, not flood defence: its thousands of
+            // flows and introspections a second all come from 127.0.0.1,
+            // so the per-source rate limits (rule AS-17) are off here.
+            ("AS_RATE_REGISTER", "0".into()),
+            ("AS_RATE_AUTHORIZE", "0".into()),
+            ("AS_RATE_LOGIN", "0".into()),
+            ("AS_RATE_TOKEN", "0".into()),
+            ("AS_RATE_INTROSPECT", "0".into()),
+            ("AS_RATE_REVOKE", "0".into()),
         ],
-        as_address,
-        dir.join("as.log"),
+        as_address.port(),
+        &dir.join("as.log"),
     )?;
     // Each RS reaches the AS through its own counting proxy.
     let warm_proxy = CountingProxy::start(as_address)?;
@@ -174,8 +183,8 @@ pub fn measure(options: &Options) -> Result<Results> {
         "RS (cache on)",
         &rs_binary,
         &rs_env(warm_address, &warm_proxy, &warm_url),
-        warm_address,
-        dir.join("rs-warm.log"),
+        warm_address.port(),
+        &dir.join("rs-warm.log"),
     )?;
     let mut cold_env = rs_env(cold_address, &cold_proxy, &cold_url);
     cold_env.push(("RS_INTROSPECTION_CACHE_TTL", "0".into()));
@@ -183,8 +192,8 @@ pub fn measure(options: &Options) -> Result<Results> {
         "RS (cache off)",
         &rs_binary,
         &cold_env,
-        cold_address,
-        dir.join("rs-cold.log"),
+        cold_address.port(),
+        &dir.join("rs-cold.log"),
     )?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -323,7 +332,7 @@ pub fn measure(options: &Options) -> Result<Results> {
         rss_after_round.push(
             watched
                 .iter()
-                .map(|server| server.memory().map(|memory| memory.rss_kib))
+                .map(|server| servers::memory(server).map(|memory| memory.rss_kib))
                 .collect::<Result<_>>()?,
         );
     }
@@ -332,10 +341,10 @@ pub fn measure(options: &Options) -> Result<Results> {
     let mut memory = Vec::new();
     for (index, server) in watched.iter().enumerate() {
         memory.push(MemoryRow {
-            server: server.name.clone(),
+            server: server.name().to_owned(),
             rss_first_kib: rss_after_round[0][index],
             rss_later_kib: rss_after_round[later][index],
-            peak_kib: server.memory()?.peak_kib,
+            peak_kib: servers::memory(server)?.peak_kib,
             // The AS gains state with every full flow (clients, grants,
             // tokens until they expire), so only the RSes are held to it.
             checked: !std::ptr::eq(*server, &authorization_server),
