@@ -12,6 +12,7 @@ mod client_metadata_documents;
 mod codes;
 mod floods;
 mod flow;
+mod input_caps;
 mod introspection;
 mod login;
 mod metadata;

@@ -13,6 +13,7 @@ mod codes;
 mod end_to_end;
 mod floods;
 mod flow;
+mod input_caps;
 mod introspection;
 mod login;
 mod mcp_http;

@@ -135,6 +135,14 @@ pub enum PageError {
         "This form was not sent from the page this server showed you. Start again from the application."
     )]
     CsrfMismatch,
+    /// A form posted from another site: the browser said so with
+    /// `Sec-Fetch-Site: cross-site`, or sent a foreign `Origin` (rule AS-20).
+    #[error("This form was sent from another site. Sign in from the page this server shows you.")]
+    CrossSite,
+    /// The `state` is over its cap (rule AS-18): an error page, because
+    /// redirecting would carry the oversized value back.
+    #[error("The request's state parameter is longer than 1 KiB.")]
+    StateTooLong,
     /// The `client_id` is a URL, but its Client ID Metadata Document
     /// cannot be used (draft-ietf-oauth-client-id-metadata-document): to
     /// the person in the browser, an unknown client, with the reason.
@@ -145,10 +153,12 @@ pub enum PageError {
 }
 
 impl PageError {
-    /// 400 for every request problem; 503 when the server is full.
+    /// 400 for every request problem; 403 for a form this server did not
+    /// show in this browser (rule AS-20); 503 when the server is busy.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::CsrfMismatch | Self::CrossSite => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }

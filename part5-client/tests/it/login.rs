@@ -140,7 +140,8 @@ async fn as10_login_csrf() {
     ];
     for (case, forged) in cases {
         let response = submit_login(&server.issuer, &forged, USERNAME, PASSWORD, "approve").await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+        // Rule AS-20: a form this server did not show in this browser is forbidden.
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{case}");
         assert!(response.headers().get("location").is_none(), "{case}");
     }
     let response = submit_login(&server.issuer, &page, USERNAME, PASSWORD, "approve").await;

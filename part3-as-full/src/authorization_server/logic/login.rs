@@ -15,11 +15,14 @@ use tokio::sync::Semaphore;
 use super::{
     authorization::LoginPrompt,
     provider::Provider,
-    redirect::{display_host, redirect_with},
+    redirect::{display_host, is_loopback, redirect_with},
     secret::{Digest, new_secret},
     store::{CodeRecord, PendingAuthorization, Tables, ValidRequest},
 };
-use crate::authorization_server::error::{OAuthError, PageError};
+use crate::{
+    authorization_server::error::{OAuthError, PageError},
+    limits::Source,
+};
 
 /// At most this many password checks run at once. Each Argon2id check takes
 /// a core and 12 MiB for a few milliseconds; running more at once only makes
@@ -83,14 +86,12 @@ impl Provider {
         let now = self.now();
         if attempt.approve {
             let prompt = |problem| self.prompt_again(&attempt, &pending, problem);
-            if self
-                .throttle
-                .is_blocked(&attempt.username, attempt.address, now)
-            {
+            let source = Source::of(attempt.address);
+            let Some(counted) = self.throttle.begin(&attempt.username, source, now) else {
                 return Ok(LoginOutcome::Throttled(prompt(
                     "Too many failed sign-ins. Wait a few minutes and try again.",
                 )));
-            }
+            };
             let user = self.user.clone();
             let (username, password) = (attempt.username.clone(), attempt.password.clone());
             let verified = match PASSWORD_CHECKS.acquire().await {
@@ -102,15 +103,13 @@ impl Provider {
                 Err(_) => false,
             };
             if !verified {
-                self.throttle
-                    .record_failure(&attempt.username, attempt.address, now);
-                tracing::info!(address = %attempt.address, "failed sign-in");
+                tracing::info!(%source, "failed sign-in");
                 return Ok(LoginOutcome::Retry(prompt("Wrong user name or password.")));
             }
-            self.throttle.clear_user(&attempt.username);
+            self.throttle.succeeded(counted);
         }
         let pending =
-            (self.store.lock().pending.remove(&attempt.pending_id)).ok_or(PageError::Expired)?;
+            (self.store.lock().take_pending(&attempt.pending_id)).ok_or(PageError::Expired)?;
         let result = match (attempt.approve, &pending.request) {
             (false, _) => Err(OAuthError::AccessDenied),
             (true, Err(error)) => Err(error.clone()),
@@ -152,6 +151,9 @@ impl Provider {
         let mut tables = self.store.lock();
         Tables::ensure_room(tables.codes.len())?;
         tables.codes.insert(Digest::of(&code), record);
+        // A person approved this client: it is no longer an unused
+        // registration that expires (rule AS-16).
+        tables.client_used(&pending.client_id);
         Ok(code)
     }
 
@@ -167,6 +169,7 @@ impl Provider {
             session: attempt.session.clone().unwrap_or_default(),
             client_name: (pending.client_name.clone()).unwrap_or(pending.client_id.clone()),
             redirect_host: display_host(&pending.redirect_uri),
+            loopback_redirect: is_loopback(&pending.redirect_uri),
             scope: (pending.request.as_ref().map(|r| r.scope.clone())).unwrap_or_default(),
             problem: Some(problem),
         }

@@ -7,7 +7,7 @@
 
 use std::{
     collections::HashMap,
-    net::IpAddr,
+    hash::{BuildHasher as _, RandomState},
     sync::{Mutex, PoisonError},
 };
 
@@ -15,7 +15,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::{TryRng as _, rngs::SysRng};
 use subtle::ConstantTimeEq as _;
 
-use crate::authorization_server::error::StartupError;
+use crate::{authorization_server::error::StartupError, limits::Source};
 
 // ANCHOR: password_hash
 /// Argon2id with 12 MiB of memory, one pass and one lane.
@@ -111,81 +111,164 @@ impl WorkMemory {
 // ANCHOR: throttle
 /// Failed sign-ins allowed per user name in one window.
 pub const MAX_FAILURES_PER_USER: u32 = 5;
-/// Failed sign-ins allowed per client address in one window.
+/// Failed sign-ins allowed per client address (IPv6: /64) in one window.
 pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
 /// The window, in seconds: after it, the count starts again.
 const WINDOW_SECONDS: i64 = 15 * 60;
-/// At most this many names and addresses are tracked; past it the oldest
-/// windows are forgotten first, after expired ones.
-const MAX_TRACKED: usize = 10_000;
+/// User names are counted in this many buckets, chosen by a keyed hash of
+/// the name. Unknown names count like known ones (so the throttle does not
+/// tell which names exist), yet a script that tries a million names cannot
+/// grow memory: the buckets are all there is. The key is random at start,
+/// so nobody can pick names that land in the bucket of a real user.
+const USER_BUCKETS: usize = 16_384;
+/// At most this many addresses are counted at once. A live window is never
+/// dropped to make room: past the bound, a new address is not counted by
+/// address (its names still are, per bucket), so a flood from many
+/// addresses cannot lock anybody out, nor wipe a guesser's record.
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
-/// Counts failed sign-ins per user name and per address, so that guessing a
-/// password online gets a few tries per quarter hour (rule AS-11).
-#[derive(Debug, Default)]
+/// Counts sign-in attempts per user name and per address, so that guessing
+/// a password online gets a few tries per quarter hour (rule AS-11,
+/// AS-16).
+///
+/// An attempt is counted *before* its password is checked ([`Throttle::begin`])
+/// and given back if it succeeds, so a burst of concurrent guesses cannot
+/// all pass the "blocked?" question while the first ones are still being
+/// hashed.
+#[derive(Debug)]
 pub struct Throttle {
-    failures: Mutex<HashMap<String, (i64, u32)>>,
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Debug)]
+struct ThrottleState {
+    keys: RandomState,
+    users: Vec<Window>,
+    addresses: HashMap<Source, Window>,
+}
+
+/// A count of attempts that started at `start`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    start: i64,
+    count: u32,
+}
+
+impl Window {
+    fn live_count(&self, now: i64) -> u32 {
+        if now - self.start < WINDOW_SECONDS {
+            self.count
+        } else {
+            0
+        }
+    }
+
+    fn add(&mut self, now: i64) {
+        if now - self.start >= WINDOW_SECONDS {
+            *self = Window {
+                start: now,
+                count: 0,
+            };
+        }
+        self.count += 1;
+    }
+
+    fn give_back(&mut self) {
+        self.count = self.count.saturating_sub(1);
+    }
+}
+
+/// An attempt counted by [`Throttle::begin`]; pass it to
+/// [`Throttle::succeeded`] when the password was right.
+#[derive(Debug)]
+#[must_use]
+pub struct Attempt {
+    bucket: usize,
+    source: Source,
+    by_address: bool,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(ThrottleState {
+                keys: RandomState::new(),
+                users: vec![Window::default(); USER_BUCKETS],
+                addresses: HashMap::new(),
+            }),
+        }
+    }
 }
 
 impl Throttle {
-    /// True when `username` or `address` has used up its failures.
-    pub fn is_blocked(&self, username: &str, address: IpAddr, now: i64) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = |key: &str| match failures.get(key) {
-            Some((start, count)) if now - start < WINDOW_SECONDS => *count,
-            _ => 0,
-        };
-        count(&user_key(username)) >= MAX_FAILURES_PER_USER
-            || count(&address_key(address)) >= MAX_FAILURES_PER_ADDRESS
+    /// Counts an attempt for `username` from `source`, or refuses it when
+    /// either has used up its failures in the current window.
+    pub fn begin(&self, username: &str, source: Source, now: i64) -> Option<Attempt> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let bucket = state.bucket(username);
+        let by_user = state.users[bucket].live_count(now);
+        let by_address = state
+            .addresses
+            .get(&source)
+            .map_or(0, |w| w.live_count(now));
+        if by_user >= MAX_FAILURES_PER_USER || by_address >= MAX_FAILURES_PER_ADDRESS {
+            return None;
+        }
+        state.users[bucket].add(now);
+        if state.addresses.len() >= MAX_TRACKED_ADDRESSES && !state.addresses.contains_key(&source)
+        {
+            state
+                .addresses
+                .retain(|_, window| window.live_count(now) > 0);
+        }
+        let by_address =
+            state.addresses.len() < MAX_TRACKED_ADDRESSES || state.addresses.contains_key(&source);
+        if by_address {
+            state.addresses.entry(source).or_default().add(now);
+        }
+        Some(Attempt {
+            bucket,
+            source,
+            by_address,
+        })
     }
 
-    /// Counts one failure against `username` and against `address`.
-    pub fn record_failure(&self, username: &str, address: IpAddr, now: i64) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if failures.len() >= MAX_TRACKED {
-            failures.retain(|_, (start, _)| now - *start < WINDOW_SECONDS);
-        }
-        while failures.len() >= MAX_TRACKED {
-            let oldest = failures
-                .iter()
-                .min_by_key(|(_, (start, _))| *start)
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(key) => failures.remove(&key),
-                None => break,
-            };
-        }
-        for key in [user_key(username), address_key(address)] {
-            let entry = failures.entry(key).or_insert((now, 0));
-            if now - entry.0 >= WINDOW_SECONDS {
-                *entry = (now, 0);
-            }
-            entry.1 += 1;
+    /// The attempt was a successful sign-in: it does not count as a failure,
+    /// and the name's earlier failures are forgotten.
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.users[attempt.bucket] = Window::default();
+        if attempt.by_address
+            && let Some(window) = state.addresses.get_mut(&attempt.source)
+        {
+            window.give_back();
         }
     }
 
-    /// Forgets the failures of `username` after it signed in.
-    pub fn clear_user(&self, username: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        failures.remove(&user_key(username));
-    }
-
-    /// Drops the windows that have ended.
+    /// Drops the address windows that have ended.
     pub fn sweep(&self, now: i64) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        failures.retain(|_, (start, _)| now - *start < WINDOW_SECONDS);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .addresses
+            .retain(|_, window| window.live_count(now) > 0);
+    }
+
+    /// How many addresses are being counted.
+    pub fn tracked_addresses(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.addresses.len()
+    }
+}
+
+impl ThrottleState {
+    /// User names are compared case-insensitively, so `Demo_User` does not
+    /// get five more tries.
+    fn bucket(&self, username: &str) -> usize {
+        let hash = self.keys.hash_one(username.to_lowercase());
+        usize::try_from(hash % USER_BUCKETS as u64).unwrap_or(0)
     }
 }
 // ANCHOR_END: throttle
-
-/// User names are compared case-insensitively for throttling, so `Demo_User`
-/// does not get five more tries.
-fn user_key(username: &str) -> String {
-    format!("user:{}", username.to_lowercase())
-}
-
-fn address_key(address: IpAddr) -> String {
-    format!("addr:{address}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -201,21 +284,73 @@ mod tests {
         assert!(!user.verify("someone", "demo_password"));
     }
 
+    fn source(last: u8) -> Source {
+        Source::of([127, 0, 0, last].into())
+    }
+
     #[test]
     fn as11_throttle_blocks_per_user_and_per_address() {
         let throttle = Throttle::default();
-        let here: IpAddr = [127, 0, 0, 1].into();
-        let there: IpAddr = [127, 0, 0, 2].into();
         for _ in 0..MAX_FAILURES_PER_USER {
-            assert!(!throttle.is_blocked("demo_user", here, 0));
-            throttle.record_failure("demo_user", here, 0);
+            assert!(throttle.begin("demo_user", source(1), 0).is_some());
         }
-        assert!(throttle.is_blocked("DEMO_USER", there, 1));
-        assert!(!throttle.is_blocked("other", there, 1));
-        assert!(!throttle.is_blocked("demo_user", here, WINDOW_SECONDS));
+        assert!(throttle.begin("DEMO_USER", source(2), 1).is_none());
+        assert!(throttle.begin("other", source(2), 1).is_some());
+        assert!(
+            throttle
+                .begin("demo_user", source(1), WINDOW_SECONDS)
+                .is_some()
+        );
+        let throttle = Throttle::default();
         for n in 0..MAX_FAILURES_PER_ADDRESS {
-            throttle.record_failure(&format!("user{n}"), there, 0);
+            assert!(throttle.begin(&format!("user{n}"), source(3), 0).is_some());
         }
-        assert!(throttle.is_blocked("fresh", there, 1));
+        assert!(throttle.begin("fresh", source(3), 1).is_none());
+        assert!(throttle.begin("fresh", source(4), 1).is_some());
+    }
+
+    /// Counted before the hash: the sixth of six concurrent guesses is
+    /// refused even though none of the first five has finished.
+    #[test]
+    fn as16_attempts_count_before_the_password_is_checked() {
+        let throttle = Throttle::default();
+        let started: Vec<_> = (0..MAX_FAILURES_PER_USER)
+            .map(|_| throttle.begin("demo_user", source(1), 0))
+            .collect();
+        assert!(started.iter().all(Option::is_some));
+        assert!(throttle.begin("demo_user", source(1), 0).is_none());
+    }
+
+    /// A success gives its attempt back and clears the name's failures.
+    #[test]
+    fn as11_a_success_clears_the_name() {
+        let throttle = Throttle::default();
+        for _ in 0..MAX_FAILURES_PER_USER - 1 {
+            let _ = throttle.begin("demo_user", source(1), 0);
+        }
+        let last = throttle.begin("demo_user", source(1), 0).expect("allowed");
+        throttle.succeeded(last);
+        for _ in 0..MAX_FAILURES_PER_USER {
+            assert!(throttle.begin("demo_user", source(1), 0).is_some());
+        }
+    }
+
+    /// A flood of unknown names from many addresses neither grows memory
+    /// past its bound nor evicts the live window of a guesser.
+    #[test]
+    fn as16_unknown_names_and_addresses_cannot_grow_it_or_evict_a_live_window() {
+        let throttle = Throttle::default();
+        for n in 0..MAX_FAILURES_PER_ADDRESS {
+            assert!(throttle.begin(&format!("guess{n}"), source(9), 0).is_some());
+        }
+        for n in 0..(MAX_TRACKED_ADDRESSES as u32 + 5_000) {
+            let address = Source::of(std::net::Ipv4Addr::from(0x0a00_0000 + n).into());
+            let _ = throttle.begin(&format!("name{n}"), address, 1);
+        }
+        assert!(throttle.tracked_addresses() <= MAX_TRACKED_ADDRESSES);
+        assert!(
+            throttle.begin("another", source(9), 2).is_none(),
+            "the guesser's window survived the flood"
+        );
     }
 }

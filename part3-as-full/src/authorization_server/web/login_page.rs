@@ -20,14 +20,17 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use sha2::{Digest as _, Sha256};
 
-use crate::authorization_server::{
-    error::PageError,
-    form::Form,
-    logic::{
-        authorization::LoginPrompt,
-        login::{LoginAttempt, LoginOutcome},
-        provider::Provider,
+use crate::{
+    authorization_server::{
+        error::PageError,
+        form::Form,
+        logic::{
+            authorization::LoginPrompt,
+            login::{LoginAttempt, LoginOutcome},
+            provider::Provider,
+        },
     },
+    limits::Source,
 };
 
 /// The page's only style sheet, inline so that no asset is fetched from
@@ -70,6 +73,7 @@ fn secure(mut response: Response) -> Response {
 /// `GET /authorize` (RFC 6749 §4.1.1): the login page, or an error page.
 pub async fn authorize(
     State(provider): State<Arc<Provider>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -78,7 +82,8 @@ pub async fn authorize(
         return error_page(PageError::MalformedRequest);
     };
     let cookie = session_cookie(&headers, &provider);
-    match provider.begin_authorization(&form, cookie.as_deref()).await {
+    let source = Source::of(peer.ip());
+    match (provider.begin_authorization(&form, cookie.as_deref(), source)).await {
         Ok(prompt) => {
             let mut response = login_page(&prompt, StatusCode::OK);
             if cookie.as_deref() != Some(prompt.session.as_str()) {
@@ -100,6 +105,9 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if is_cross_site(&headers, provider.issuer()) {
+        return error_page(PageError::CrossSite);
+    }
     let Ok(form) = Form::parse(&body) else {
         return error_page(PageError::MalformedRequest);
     };
@@ -133,6 +141,27 @@ pub async fn login(
 }
 // ANCHOR_END: login_handler
 
+// ANCHOR: cross_site
+/// True when the login form was posted from another site (rule AS-20):
+/// the browser says so itself in `Sec-Fetch-Site` (Fetch Metadata), and an
+/// `Origin`, when sent, must be this server's own. The CSRF token already
+/// stops a forged form; this refuses it before the password is read, and
+/// keeps working if a token ever leaks.
+fn is_cross_site(headers: &HeaderMap, issuer: &str) -> bool {
+    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    if header("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match header("origin") {
+        None => false,
+        Some(origin) => {
+            let own = url::Url::parse(issuer).map(|url| url.origin().ascii_serialization());
+            own.map_or(true, |own| own != origin)
+        }
+    }
+}
+// ANCHOR_END: cross_site
+
 // ANCHOR: login_page
 /// The login page: who is asking, where the browser will go, the form with
 /// its hidden sign-in id and CSRF token, and the Approve and Deny buttons.
@@ -142,6 +171,15 @@ fn login_page(prompt: &LoginPrompt, status: StatusCode) -> Response {
         html! {
             h1 { "Sign in to continue to " (prompt.client_name) }
             p { "After you decide, your browser goes to " strong { (prompt.redirect_host) } "." }
+            @if prompt.loopback_redirect {
+                // MCP 2025-11-25, security considerations: a loopback
+                // redirect means an application on this computer, which
+                // any program here could be pretending to be.
+                p.problem role="note" {
+                    "That address is on this computer: only approve if you just started "
+                    (prompt.client_name) " yourself."
+                }
+            }
             @if !prompt.scope.is_empty() {
                 p { "It asks for: " code { (prompt.scope.join(" ")) } }
             }

@@ -174,6 +174,7 @@ fn read_document(url: &Url, body: &[u8]) -> Result<Client, DocumentError> {
             Some(name) => format!("{name} ({host})"),
             None => host.to_owned(),
         }),
+        unused_since: None,
     })
 }
 // ANCHOR_END: read_document

@@ -5,12 +5,12 @@
 //! decide whether something is allowed; they ask the provider and render
 //! its answer. The browser-facing pages are in [`super::login_page`].
 
-use std::{convert::Infallible, sync::Arc};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State},
+    extract::{ConnectInfo, DefaultBodyLimit, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
@@ -28,7 +28,7 @@ use crate::authorization_server::{
         provider::Provider,
     },
 };
-use crate::limits::RateLimit;
+use crate::limits::{RateLimit, Source};
 
 /// Where RFC 8414 §3 puts the metadata of an issuer without a path.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -104,7 +104,11 @@ async fn metadata(State(provider): State<Arc<Provider>>) -> impl IntoResponse {
 
 /// `POST /register` (RFC 7591 §3): JSON in, 201 and the client's
 /// credentials out, or 400 `invalid_client_metadata`.
-async fn register(State(provider): State<Arc<Provider>>, body: Bytes) -> Response {
+async fn register(
+    State(provider): State<Arc<Provider>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
     let request = match serde_json::from_slice::<RegistrationRequest>(&body) {
         Ok(request) => request,
         Err(_) => {
@@ -112,7 +116,7 @@ async fn register(State(provider): State<Arc<Provider>>, body: Bytes) -> Respons
                 .into_response();
         }
     };
-    match provider.register(request) {
+    match provider.register(request, Source::of(peer.ip())) {
         Ok(registered) => (StatusCode::CREATED, Json(registered)).into_response(),
         Err(error) => error.into_response(),
     }

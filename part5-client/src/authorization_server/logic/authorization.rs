@@ -13,17 +13,24 @@
 use super::{
     pkce,
     provider::Provider,
-    redirect::{display_host, redirect_uri_matches},
+    redirect::{display_host, is_loopback, redirect_uri_matches},
     secret::{Digest, new_secret},
-    store::{PendingAuthorization, Tables, ValidRequest},
+    store::{PendingAuthorization, ValidRequest},
 };
-use crate::authorization_server::{
-    error::{OAuthError, PageError},
-    form::Form,
+use crate::{
+    authorization_server::{
+        error::{OAuthError, PageError},
+        form::Form,
+    },
+    limits::Source,
 };
 
 /// How long a sign-in may take, in seconds.
 const PENDING_LIFETIME: i64 = 10 * 60;
+
+/// The longest `state` kept and echoed back (rule AS-18). Clients use a
+/// few dozen bytes.
+pub const MAX_STATE_BYTES: usize = 1024;
 
 /// What the login page shows and the form sends back.
 #[derive(Debug, Clone)]
@@ -40,6 +47,11 @@ pub struct LoginPrompt {
     /// Where the browser goes next, so the user can judge the client.
     pub redirect_host: String,
     pub scope: Vec<String>,
+    /// True when the redirect URI is on this computer (`127.0.0.1`,
+    /// `[::1]`, `localhost`): the page warns that any local program could
+    /// be posing as the client (MCP 2025-11-25 security considerations,
+    /// rule AS-20).
+    pub loopback_redirect: bool,
     /// Why the previous attempt failed, if it did.
     pub problem: Option<&'static str>,
 }
@@ -54,9 +66,19 @@ impl Provider {
         &self,
         query: &Form,
         session: Option<&str>,
+        source: Source,
     ) -> Result<LoginPrompt, PageError> {
         if matches!(query.repeated(), Some("client_id" | "redirect_uri")) {
             return Err(PageError::MalformedRequest);
+        }
+        // A state is echoed back to the client, and so kept until then: a
+        // 60 KB one would be stored as given. Over the cap it is an error
+        // page, never a redirect that carries it (rule AS-18).
+        if query
+            .get("state")
+            .is_some_and(|state| state.len() > MAX_STATE_BYTES)
+        {
+            return Err(PageError::StateTooLong);
         }
         let client_id = query.get("client_id").ok_or(PageError::UnknownClient)?;
         let client = (self.find_client(client_id).await)
@@ -85,19 +107,19 @@ impl Provider {
             csrf: Digest::of(&csrf),
             session: Digest::of(&session),
             expires_at: self.now() + PENDING_LIFETIME,
+            source,
         };
         let scope = (pending.request.as_ref().map(|r| r.scope.clone())).unwrap_or_default();
-        {
-            let mut tables = self.store.lock();
-            Tables::ensure_room(tables.pending.len()).map_err(|_| PageError::Busy)?;
-            tables.pending.insert(pending_id.clone(), pending);
-        }
+        self.store
+            .lock()
+            .insert_pending(pending_id.clone(), pending);
         Ok(LoginPrompt {
             pending_id,
             csrf,
             session,
             client_name: client.name.unwrap_or(client.id),
             redirect_host: display_host(redirect_uri),
+            loopback_redirect: is_loopback(redirect_uri),
             scope,
             problem: None,
         })
@@ -126,6 +148,10 @@ impl Provider {
                 let scope: Vec<String> = scope.split(' ').map(str::to_owned).collect();
                 if !scope.iter().all(|s| self.scopes.contains(s)) {
                     return Err(OAuthError::InvalidScope("unknown scope"));
+                }
+                // Known and not repeated: at most as many as are configured.
+                if (1..scope.len()).any(|i| scope[..i].contains(&scope[i])) {
+                    return Err(OAuthError::InvalidRequest("scope repeats a value"));
                 }
                 scope
             }

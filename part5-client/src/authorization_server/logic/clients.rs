@@ -10,9 +10,9 @@ use super::{
     provider::Provider,
     redirect::check_redirect_uri,
     secret::{Digest, constant_time_eq, new_secret},
-    store::{AuthMethod, Client, Tables},
+    store::{AuthMethod, Client},
 };
-use crate::authorization_server::error::OAuthError;
+use crate::{authorization_server::error::OAuthError, limits::Source};
 
 /// The client metadata this server reads (RFC 7591 §2); other fields are
 /// ignored, as §3.1 allows.
@@ -79,6 +79,7 @@ impl Provider {
     pub fn register(
         &self,
         request: RegistrationRequest,
+        source: Source,
     ) -> Result<RegistrationResponse, OAuthError> {
         let checked = check_metadata(&request)?;
         let auth_method = match request.token_endpoint_auth_method.as_deref() {
@@ -103,13 +104,10 @@ impl Provider {
             redirect_uris: checked.redirect_uris.clone(),
             grant_types: checked.grant_types.clone(),
             name: request.client_name.clone(),
+            unused_since: Some((source, self.now())),
         };
         let client_id = client.id.clone();
-        {
-            let mut tables = self.store.lock();
-            Tables::ensure_room(tables.clients.len())?;
-            tables.clients.insert(client_id.clone(), client);
-        }
+        self.store.lock().insert_client(client)?;
         tracing::info!(%client_id, "registered a client");
         Ok(RegistrationResponse {
             client_id,
@@ -211,8 +209,18 @@ pub fn check_metadata(request: &RegistrationRequest) -> Result<CheckedMetadata, 
     redirect_uris
         .iter()
         .try_for_each(|uri| check_redirect_uri(uri))?;
+    if repeats(&redirect_uris) {
+        return Err(OAuthError::InvalidClientMetadata(
+            "redirect_uris repeats a value",
+        ));
+    }
     let grant_types =
         (request.grant_types.clone()).unwrap_or_else(|| vec!["authorization_code".into()]);
+    if repeats(&grant_types) {
+        return Err(OAuthError::InvalidClientMetadata(
+            "grant_types repeats a value",
+        ));
+    }
     if !grant_types.iter().any(|g| g == "authorization_code")
         || !grant_types
             .iter()
@@ -242,6 +250,12 @@ pub fn check_metadata(request: &RegistrationRequest) -> Result<CheckedMetadata, 
     })
 }
 // ANCHOR_END: check_metadata
+
+/// True when a value appears twice (rule AS-18): a list the server stores
+/// and matches against holds each value once.
+fn repeats(values: &[String]) -> bool {
+    (1..values.len()).any(|i| values[..i].contains(&values[i]))
+}
 
 /// The RFC 7591 name of an authentication method.
 pub fn auth_method_name(method: AuthMethod) -> &'static str {

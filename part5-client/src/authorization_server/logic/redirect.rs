@@ -27,6 +27,14 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), OAuthError> {
             "a redirect URI must be visible ASCII of at most 2000 characters",
         ));
     }
+    // RFC 9700 §4.1.1: redirect URIs are compared exactly, so a pattern
+    // (`https://*.example.com/cb`, `https://app/{path}`) is never accepted
+    // as one (rule AS-18).
+    if uri.contains(['*', '{', '}']) {
+        return Err(OAuthError::InvalidRedirectUri(
+            "a redirect URI must be exact: no wildcards or patterns",
+        ));
+    }
     let url = Url::parse(uri)
         .map_err(|_| OAuthError::InvalidRedirectUri("a redirect URI must be absolute"))?;
     if uri.contains('#') {
@@ -122,6 +130,13 @@ pub fn display_host(uri: &str) -> String {
             })
         })
         .unwrap_or_else(|| uri.to_owned())
+}
+
+/// True when `uri` sends the browser to this computer: `127.0.0.1`,
+/// `[::1]` or `localhost`.
+pub fn is_loopback(uri: &str) -> bool {
+    Url::parse(uri)
+        .is_ok_and(|url| matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")))
 }
 
 #[cfg(test)]

@@ -16,12 +16,37 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
-use super::secret::Digest;
-use crate::authorization_server::error::OAuthError;
+use super::{holders::Holders, secret::Digest};
+use crate::{authorization_server::error::OAuthError, limits::Source};
 
 /// The most entries one map may hold; past it new requests get
 /// `temporarily_unavailable` until the sweeper has made room.
 const CAPACITY: usize = 100_000;
+
+/// Sign-ins in progress, in all. Past it, the source that holds the most
+/// loses its oldest (rule AS-16).
+const PENDING_CAPACITY: usize = 10_000;
+
+/// Sign-ins in progress from one source. Past it, that source loses its
+/// own oldest: a person has a handful open, a script thousands.
+///
+/// There is deliberately no bound per client: a public client's id is
+/// public, so a script can start sign-ins with the very client a person
+/// uses, and a per-client bound could only evict that person's sign-in.
+const PENDING_PER_SOURCE: usize = 64;
+
+/// Registered clients, in all. Past it, the source that holds the most
+/// clients nobody has used yet loses its oldest such client.
+const CLIENT_CAPACITY: usize = 100_000;
+
+/// Registered clients nobody has used yet, from one source. Past it, that
+/// source's oldest unused client goes.
+const UNUSED_CLIENTS_PER_SOURCE: usize = 100;
+
+/// Seconds a registered client may go unused before it is removed: a
+/// client that never completes an authorization in a day was a script or a
+/// mistake (rule AS-16). A client that has been used stays.
+pub const UNUSED_CLIENT_LIFETIME: i64 = 24 * 60 * 60;
 
 /// The most Client ID Metadata Documents kept at once. Anyone can make the
 /// server fetch one (any https URL is a `client_id`), so this cache stays
@@ -49,6 +74,10 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub name: Option<String>,
+    /// Who registered it and when, while nobody has used it yet: such a
+    /// client expires after [`UNUSED_CLIENT_LIFETIME`]. `None` once it has
+    /// completed an authorization, and for clients read from a document.
+    pub unused_since: Option<(Source, i64)>,
 }
 
 /// A client read from its metadata document, kept until `expires_at`.
@@ -79,6 +108,9 @@ pub struct PendingAuthorization {
     pub csrf: Digest,
     pub session: Digest,
     pub expires_at: i64,
+    /// Where the request came from, which its share of the table is
+    /// charged to (rule AS-16).
+    pub source: Source,
 }
 
 /// An authorization code and everything it is bound to (rule AS-03).
@@ -139,6 +171,10 @@ pub struct Tables {
     pub access: HashMap<Digest, AccessRecord>,
     pub refresh: HashMap<Digest, RefreshRecord>,
     pub next_grant: u64,
+    /// Who holds the sign-ins in progress.
+    pub pending_holders: Holders,
+    /// Who registered the clients nobody has used yet.
+    pub unused_clients: Holders,
 }
 
 // ANCHOR: store
@@ -159,10 +195,29 @@ impl Store {
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Drops everything that has expired at `now`.
+    /// Drops everything that has expired at `now`, and the registered
+    /// clients nobody used within [`UNUSED_CLIENT_LIFETIME`].
     pub fn sweep(&self, now: i64) {
         let mut tables = self.lock();
-        tables.pending.retain(|_, pending| pending.expires_at > now);
+        let tables = &mut *tables;
+        let holders = &mut tables.pending_holders;
+        tables.pending.retain(|id, pending| {
+            let live = pending.expires_at > now;
+            if !live {
+                holders.remove(pending.source, id);
+            }
+            live
+        });
+        let unused = &mut tables.unused_clients;
+        tables
+            .clients
+            .retain(|id, client| match client.unused_since {
+                Some((source, since)) if now - since >= UNUSED_CLIENT_LIFETIME => {
+                    unused.remove(source, id);
+                    false
+                }
+                _ => true,
+            });
         (tables.client_documents).retain(|_, cached| cached.expires_at > now);
         tables.codes.retain(|_, code| code.expires_at > now);
         tables.grants.retain(|_, grant| grant.expires_at > now);
@@ -180,6 +235,71 @@ impl Tables {
             return Err(OAuthError::TemporarilyUnavailable);
         }
         Ok(())
+    }
+
+    // ANCHOR: insert_pending
+    /// Stores a sign-in in progress under `id`, within its source's share
+    /// (rule AS-16): a source over [`PENDING_PER_SOURCE`] loses its own
+    /// oldest, and a full table takes the oldest of the source that holds
+    /// the most. Nobody else's sign-in is ever pushed out.
+    pub fn insert_pending(&mut self, id: String, pending: PendingAuthorization) {
+        let source = pending.source;
+        let victim = if self.pending_holders.count(source) >= PENDING_PER_SOURCE {
+            self.pending_holders
+                .oldest_of(source)
+                .map(|id| (source, id))
+        } else if self.pending.len() >= PENDING_CAPACITY {
+            self.pending_holders.largest()
+        } else {
+            None
+        };
+        if let Some((holder, old)) = victim {
+            self.pending.remove(&old);
+            self.pending_holders.remove(holder, &old);
+        }
+        self.pending_holders.add(source, id.clone());
+        self.pending.insert(id, pending);
+    }
+    // ANCHOR_END: insert_pending
+
+    /// Takes a sign-in in progress out of the table (it is answered).
+    pub fn take_pending(&mut self, id: &str) -> Option<PendingAuthorization> {
+        let pending = self.pending.remove(id)?;
+        self.pending_holders.remove(pending.source, id);
+        Some(pending)
+    }
+
+    /// Stores a newly registered client, within its source's share of the
+    /// clients nobody has used yet (rule AS-16). Only when every client in
+    /// the table has been used is the table really full.
+    pub fn insert_client(&mut self, client: Client) -> Result<(), OAuthError> {
+        if let Some((source, _)) = client.unused_since {
+            let victim = if self.unused_clients.count(source) >= UNUSED_CLIENTS_PER_SOURCE {
+                self.unused_clients.oldest_of(source).map(|id| (source, id))
+            } else if self.clients.len() >= CLIENT_CAPACITY {
+                self.unused_clients.largest()
+            } else {
+                None
+            };
+            if let Some((holder, old)) = victim {
+                self.clients.remove(&old);
+                self.unused_clients.remove(holder, &old);
+            }
+            self.unused_clients.add(source, client.id.clone());
+        }
+        Self::ensure_room(self.clients.len())?;
+        self.clients.insert(client.id.clone(), client);
+        Ok(())
+    }
+
+    /// Marks a client as used: it completed an authorization, so it no
+    /// longer expires unused nor counts against its source's share.
+    pub fn client_used(&mut self, client_id: &str) {
+        if let Some(client) = self.clients.get_mut(client_id)
+            && let Some((source, _)) = client.unused_since.take()
+        {
+            self.unused_clients.remove(source, client_id);
+        }
     }
 
     /// Caches a client read from its metadata document until `expires_at`.
@@ -205,5 +325,119 @@ impl Tables {
         self.grants.remove(&grant);
         self.access.retain(|_, token| token.grant != grant);
         self.refresh.retain(|_, token| token.grant != grant);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(n: u32) -> Source {
+        Source::of(std::net::Ipv4Addr::from(0x0a00_0000 + n).into())
+    }
+
+    fn pending(from: Source) -> PendingAuthorization {
+        PendingAuthorization {
+            client_id: "client".into(),
+            client_name: None,
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            state: None,
+            request: Err(OAuthError::AccessDenied),
+            csrf: Digest::of("csrf"),
+            session: Digest::of("session"),
+            expires_at: 600,
+            source: from,
+        }
+    }
+
+    fn client(id: &str, from: Source, at: i64) -> Client {
+        Client {
+            id: id.into(),
+            secret: None,
+            auth_method: AuthMethod::None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            name: None,
+            unused_since: Some((from, at)),
+        }
+    }
+
+    /// A script over its share of sign-ins loses its own oldest; the
+    /// person's sign-in stays.
+    #[test]
+    fn as16_a_source_over_its_share_loses_its_own_oldest_sign_in() {
+        let mut tables = Tables::default();
+        tables.insert_pending("person".into(), pending(source(1)));
+        for n in 0..(PENDING_PER_SOURCE + 500) {
+            tables.insert_pending(format!("flood{n}"), pending(source(2)));
+        }
+        assert!(tables.pending.contains_key("person"));
+        assert_eq!(tables.pending_holders.count(source(2)), PENDING_PER_SOURCE);
+        assert_eq!(tables.pending.len(), PENDING_PER_SOURCE + 1);
+        assert!(
+            !tables.pending.contains_key("flood0"),
+            "the flood's oldest went"
+        );
+        assert!(
+            tables
+                .pending
+                .contains_key(&format!("flood{}", PENDING_PER_SOURCE + 499))
+        );
+    }
+
+    /// A full table takes from the source that holds the most, and a
+    /// source with nothing pending always gets in.
+    #[test]
+    fn as16_a_full_table_evicts_the_largest_holder() {
+        let mut tables = Tables::default();
+        tables.insert_pending("person".into(), pending(source(0)));
+        let mut n = 0;
+        while tables.pending.len() < PENDING_CAPACITY {
+            let from = source(1 + (n % 200) as u32);
+            tables.insert_pending(format!("flood{n}"), pending(from));
+            n += 1;
+        }
+        // One more from a newcomer: somebody must go, and it is not the
+        // person (who holds one) but one of the sources holding the most.
+        tables.insert_pending("newcomer".into(), pending(source(9_999)));
+        assert!(tables.pending.contains_key("person"));
+        assert!(tables.pending.contains_key("newcomer"));
+        assert_eq!(tables.pending.len(), PENDING_CAPACITY);
+        assert_eq!(tables.pending_holders.len(), tables.pending.len());
+        // Taken and swept entries leave the holders too.
+        assert!(tables.take_pending("person").is_some());
+        assert_eq!(tables.pending_holders.count(source(0)), 0);
+    }
+
+    /// Unused registrations: a source over its share loses its oldest, they
+    /// expire after a day unless used, and a used client never does.
+    #[test]
+    fn as16_unused_clients_are_bounded_per_source_and_expire() {
+        let store = Store::default();
+        {
+            let mut tables = store.lock();
+            tables
+                .insert_client(client("person", source(1), 0))
+                .expect("room");
+            for n in 0..(UNUSED_CLIENTS_PER_SOURCE + 50) {
+                let id = format!("flood{n}");
+                tables
+                    .insert_client(client(&id, source(2), 0))
+                    .expect("room");
+            }
+            assert!(tables.clients.contains_key("person"));
+            assert!(!tables.clients.contains_key("flood0"));
+            assert_eq!(tables.clients.len(), UNUSED_CLIENTS_PER_SOURCE + 1);
+            tables
+                .insert_client(client("used", source(1), 0))
+                .expect("room");
+            tables.client_used("used");
+        }
+        store.sweep(UNUSED_CLIENT_LIFETIME - 1);
+        assert_eq!(store.lock().clients.len(), UNUSED_CLIENTS_PER_SOURCE + 2);
+        store.sweep(UNUSED_CLIENT_LIFETIME);
+        let tables = store.lock();
+        assert_eq!(tables.clients.keys().collect::<Vec<_>>(), ["used"]);
+        assert!(tables.unused_clients.is_empty());
     }
 }
