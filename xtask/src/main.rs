@@ -18,6 +18,7 @@ mod check;
 mod demo;
 mod diff;
 mod interop;
+mod mutants;
 mod test;
 mod tryit;
 mod workspace;
@@ -38,7 +39,8 @@ commands:
   book                  check, then mdbook build book (installs mdbook if missing)
   tryit [--write|--check]     run each chapter's Try it for real; write or check book/src/generated/tryit-*.md
   bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)
-  interop [--only GROUP]      part 5 against the MCP conformance suite, Python SDK, Inspector, Chromium";
+  interop [--only GROUP]      part 5 against the MCP conformance suite, Python SDK, Inspector, Chromium
+  mutants [--canary] [--part N] [--file F]  mutation testing of the AS and RS security modules (--list)";
 
 /// Prints the error chain, without anyhow's backtrace, and exits 1: the
 /// failures xtask reports are about the repository, not about xtask.
@@ -67,6 +69,7 @@ fn run() -> Result<()> {
         "book" => book::run(rest),
         "bench" => bench::run(rest),
         "interop" => interop::run(rest),
+        "mutants" => mutants::run(rest),
         "tryit" => tryit::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
