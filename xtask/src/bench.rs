@@ -45,13 +45,12 @@ use crate::workspace;
 /// The baseline server and the counting proxy run inside xtask, so xtask
 /// itself must be an optimized build: `cargo xtask` builds it in debug
 /// mode, and a debug baseline would flatter every ratio. A debug xtask
-/// therefore runs `cargo run --release -p xtask -- bench ...` and passes on
-/// its exit status.
+/// therefore runs `cargo run --release -p xtask --features net -- bench ...`
+/// and passes on its exit status.
 pub fn run(args: &[String]) -> Result<()> {
     let options = options::Options::parse(args)?;
     if cfg!(debug_assertions) {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
+        let status = Command::new(crate::process::cargo())
             .current_dir(workspace::root())
             .args([
                 "run",
@@ -59,6 +58,8 @@ pub fn run(args: &[String]) -> Result<()> {
                 "--release",
                 "--package",
                 "xtask",
+                "--features",
+                "net",
                 "--",
                 "bench",
             ])

@@ -106,7 +106,8 @@ fn complaints<'a>(stdout: &'a str, stderr: &'a str) -> Vec<&'a str> {
         .lines()
         .chain(stderr.lines())
         .filter(|line| {
-            let plain = strip_ansi(line);
+            // In case mdBook colours its log despite `NO_COLOR` and a pipe.
+            let plain = crate::process::strip_ansi(line);
             let starts = plain.trim_start();
             starts.starts_with("Warning:")
                 || starts.starts_with("Error:")
@@ -115,25 +116,6 @@ fn complaints<'a>(stdout: &'a str, stderr: &'a str) -> Vec<&'a str> {
                     .any(|word| word == "WARN" || word == "ERROR")
         })
         .collect()
-}
-
-/// Removes `ESC [ ... m` colour codes, in case mdBook colours its log
-/// despite `NO_COLOR` and a pipe.
-fn strip_ansi(line: &str) -> String {
-    let mut plain = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\x1b' {
-            for code in chars.by_ref() {
-                if code.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(ch);
-        }
-    }
-    plain
 }
 
 /// Installs mdBook and mdbook-mermaid with `cargo install --locked` when

@@ -248,15 +248,18 @@ fn carried_text(from: &Path, source: &str, target: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace::TempDir;
+    use crate::workspace::{self, WriteFiles as _};
+    use tempfile::TempDir;
 
     fn fixture() -> TempDir {
-        let dir = TempDir::new("carry");
-        dir.write(&[
+        workspace::fixture(&[
             (
                 "Cargo.toml",
                 "[workspace]\nmembers = [\"part1-a\", \"part2-b\", \"part3-c\"]\n",
             ),
+            ("part1-a/Cargo.toml", "[package]\nname = \"part1-a\"\n"),
+            ("part2-b/Cargo.toml", "[package]\nname = \"part2-b\"\n"),
+            ("part3-c/Cargo.toml", "[package]\nname = \"part3-c\"\n"),
             ("part1-a/src/lib.rs", "pub mod shared;\n"),
             ("part1-a/src/shared/mod.rs", "pub fn one() {}\n"),
             ("part1-a/src/shared/deep/two.rs", "pub fn two() {}\n"),
@@ -271,8 +274,7 @@ mod tests {
             ("part2-b/src/lib.rs", "pub mod shared;\npub mod more;\n"),
             ("part3-c/carried.txt", "src/shared/\n"),
             ("part3-c/src/lib.rs", "pub mod shared;\n"),
-        ]);
-        dir
+        ])
     }
 
     fn problems(dir: &TempDir) -> Vec<String> {

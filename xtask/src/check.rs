@@ -630,7 +630,8 @@ fn links(line: &str) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace::TempDir;
+    use crate::workspace::{WriteFiles as _, fixture};
+    use tempfile::TempDir;
 
     fn assert_clean(problems: Vec<Problem>) {
         let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -684,22 +685,13 @@ mod tests {
     #[test]
     fn target_names_match_cargo_metadata() {
         let layout = Layout::real().expect("layout");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = std::process::Command::new(cargo)
-            .current_dir(&layout.root)
-            .args(["metadata", "--no-deps", "--format-version", "1"])
-            .output()
-            .expect("cargo metadata");
-        assert!(output.status.success(), "cargo metadata failed");
-        let metadata: serde_json::Value =
-            serde_json::from_slice(&output.stdout).expect("metadata json");
         let mut from_cargo = BTreeSet::new();
-        for package in metadata["packages"].as_array().expect("packages") {
-            for target in package["targets"].as_array().expect("targets") {
-                let kind = target["kind"][0].as_str().expect("kind");
-                if kind == "lib" || kind == "bin" {
-                    let name = target["name"].as_str().expect("name");
-                    from_cargo.insert((kind.to_owned(), name.to_owned()));
+        for package in workspace::packages(&layout.root).expect("cargo metadata") {
+            for target in package.targets {
+                if target.is_lib() {
+                    from_cargo.insert(("lib".to_owned(), target.name));
+                } else if target.is_bin() {
+                    from_cargo.insert(("bin".to_owned(), target.name));
                 }
             }
         }
@@ -722,8 +714,7 @@ mod tests {
     /// A small repository that passes every check; each test below breaks
     /// one thing in it and expects exactly that problem.
     fn good_fixture() -> TempDir {
-        let dir = TempDir::new("check");
-        dir.write(&[
+        fixture(&[
             (
                 "Cargo.toml",
                 "[workspace]\nmembers = [\"part1-a\", \"part2-b\", \"xtask\"]\n",
@@ -754,7 +745,10 @@ mod tests {
                 "book/src/SUMMARY.md",
                 "# Summary\n\n[Introduction](introduction.md)\n\n- [Part 1](part1.md)\n- [Part 2](part2/index.md)\n- [Draft]()\n",
             ),
-            ("book/src/introduction.md", "Hello.\nEscaped: \\{{#include nothing.rs:x}}\n"),
+            (
+                "book/src/introduction.md",
+                "Hello.\nEscaped: \\{{#include nothing.rs:x}}\n",
+            ),
             (
                 "book/src/part1.md",
                 "```rust,ignore\n{{#include ../../part1-a/src/lib.rs:greet}}\n```\n",
@@ -763,8 +757,7 @@ mod tests {
                 "book/src/part2/index.md",
                 "{{#rustdoc_include ../../../part2-b/src/lib.rs:greet}}\n{{ #include ../../../part2-b/tests/it/main.rs:test }}\n{{#include ../../../part2-b/src/main.rs}}\n",
             ),
-        ]);
-        dir
+        ])
     }
 
     fn problems_in(dir: &TempDir) -> Vec<String> {

@@ -14,25 +14,21 @@
 //!
 //! Server logs go to `target/demo/*.log` and are printed when anything fails.
 //! Every child is killed by a guard when it is dropped, so an error, a panic
-//! or Ctrl-C never leaves a server running.
-//!
-//! [`build`] finds the binaries; [`process`] starts and guards the children.
-
-mod build;
-mod process;
+//! or Ctrl-C never leaves a server running ([`crate::process`]).
 
 use std::{
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
 
-use crate::workspace;
-use build::Binaries;
-use process::{ChildGuard, Server, clean_environment, interrupted};
+use crate::{
+    process::{self, Built, ChildGuard, Server, clean_environment, interrupted},
+    workspace,
+};
 
 /// The demo user; the AS's defaults, set explicitly so the AS and the
 /// scripted browser agree whatever the caller's environment says.
@@ -51,14 +47,31 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask demo` takes no arguments (got `{arg}`)");
     }
-    let logs = target_dir().join("demo");
+    let logs = process::target_dir().join("demo");
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     for name in LOGS {
         let _ = fs::remove_file(logs.join(name)); // Not a previous run's.
     }
 
     header("Building the binaries (part5-client, part5-scripted-browser, part3-as, part4-rs)");
-    let binaries = Binaries::build()?;
+    // One cargo build of exactly these four bins: cargo builds them in
+    // parallel, and builds nothing (tests, other parts) the demo does not run.
+    let binaries = process::cargo_build(&[
+        "-p",
+        "part5-client",
+        "--bin",
+        "part5-client",
+        "--bin",
+        "part5-scripted-browser",
+        "-p",
+        "part3-as-full",
+        "--bin",
+        "part3-as",
+        "-p",
+        "part4-protected-rs",
+        "--bin",
+        "part4-rs",
+    ])?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -67,10 +80,10 @@ pub fn run(args: &[String]) -> Result<()> {
     // dropped because of a signal, the guards inside have killed them all.
     let status = runtime.block_on(async {
         tokio::select! {
+            // First, so the signal handlers are in place before anything starts.
+            biased;
+            () = interrupted() => Ok(INTERRUPTED),
             status = demo(&binaries, &logs) => status,
-            () = interrupted() => {
-                Ok(INTERRUPTED)
-            }
         }
     });
     drop(runtime);
@@ -96,59 +109,68 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Starts the servers, runs the client, returns its exit status.
-async fn demo(binaries: &Binaries, logs: &Path) -> Result<i32> {
-    let [as_port, rs_port] = crate::workspace::free_ports()?;
+async fn demo(binaries: &Built, logs: &Path) -> Result<i32> {
+    let [as_port, rs_port] = process::free_ports()?;
     let issuer = format!("http://127.0.0.1:{as_port}");
     let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
 
     header(&format!(
         "Starting the authorization server (part3-as) on {issuer}"
     ));
-    let mut authorization_server = Server::start(
-        &binaries.authorization_server,
+    let started = Instant::now();
+    let authorization_server = Server::start(
+        "part3-as",
+        binaries.get("part3-as")?,
         &[
-            ("AS_HOST", "127.0.0.1"),
-            ("AS_SERVER_PORT", &as_port.to_string()),
-            ("AS_ISSUER", &issuer),
-            ("AS_RESOURCES", &mcp_url),
-            ("AS_DEMO_USERNAME", USERNAME),
-            ("AS_DEMO_PASSWORD", PASSWORD),
+            ("AS_HOST", "127.0.0.1".into()),
+            ("AS_SERVER_PORT", as_port.to_string()),
+            ("AS_ISSUER", issuer.clone()),
+            ("AS_RESOURCES", mcp_url.clone()),
+            ("AS_DEMO_USERNAME", USERNAME.into()),
+            ("AS_DEMO_PASSWORD", PASSWORD.into()),
         ],
+        as_port,
         &logs.join(LOGS[0]),
     )?;
-    authorization_server
-        .wait_until_ready(&format!("{issuer}/.well-known/oauth-authorization-server"))
-        .await?;
+    ready(&authorization_server, started);
 
     header(&format!(
         "Starting the resource server (part4-rs) on {mcp_url}"
     ));
-    let mut resource_server = Server::start(
-        &binaries.resource_server,
+    let started = Instant::now();
+    let resource_server = Server::start(
+        "part4-rs",
+        binaries.get("part4-rs")?,
         &[
-            ("RS_HOST", "127.0.0.1"),
-            ("RS_PORT", &rs_port.to_string()),
-            ("RS_PUBLIC_URL", &mcp_url),
-            ("RS_AUTH_SERVER_URL", &issuer),
+            ("RS_HOST", "127.0.0.1".into()),
+            ("RS_PORT", rs_port.to_string()),
+            ("RS_PUBLIC_URL", mcp_url.clone()),
+            ("RS_AUTH_SERVER_URL", issuer.clone()),
         ],
+        rs_port,
         &logs.join(LOGS[1]),
     )?;
-    resource_server
-        .wait_until_ready(&format!(
-            "http://127.0.0.1:{rs_port}/.well-known/oauth-protected-resource/mcp"
-        ))
-        .await?;
+    ready(&resource_server, started);
 
-    let browser = binaries.browser_command()?;
+    let browser = browser_command(binaries.get("part5-scripted-browser")?)?;
     header(&format!(
         "Running the client: part5-client --server-url {mcp_url}\n    \
          with BROWSER={browser} (logs in as {USERNAME} on the real login page)"
     ));
-    let status = run_client(&binaries.client, &mcp_url, &browser).await?;
+    let status = run_client(binaries.get("part5-client")?, &mcp_url, &browser).await?;
     header("Stopping the servers");
     drop(resource_server);
     drop(authorization_server);
     Ok(status)
+}
+
+fn ready(server: &Server, started: Instant) {
+    println!(
+        "    {} listening after {} ms (log: {})",
+        server.name(),
+        started.elapsed().as_millis(),
+        relative(server.log())
+    );
 }
 
 /// Runs the client in the foreground, its output going straight to ours.
@@ -156,13 +178,14 @@ async fn demo(binaries: &Binaries, logs: &Path) -> Result<i32> {
 /// [`ChildGuard`] that kills and reaps it if this future is dropped.
 async fn run_client(client: &Path, mcp_url: &str, browser: &str) -> Result<i32> {
     let mut command = Command::new(client);
-    clean_environment(&mut command);
-    let child = command
+    command
         .args(["--server-url", mcp_url])
         .env("BROWSER", browser)
         .env("AS_DEMO_USERNAME", USERNAME)
         .env("AS_DEMO_PASSWORD", PASSWORD)
-        .env("MCP_LOGIN_TIMEOUT", "60")
+        .env("MCP_LOGIN_TIMEOUT", "60");
+    clean_environment(&mut command);
+    let child = command
         .stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", client.display()))?;
@@ -181,10 +204,25 @@ async fn run_client(client: &Path, mcp_url: &str, browser: &str) -> Result<i32> 
     Ok(status.code().unwrap_or(INTERRUPTED))
 }
 
-/// `CARGO_TARGET_DIR` or `<root>/target`.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace::root().join("target"), PathBuf::from)
+/// The `BROWSER` value. Clients split `BROWSER` on whitespace, so a path
+/// with a space in it gets a space-free symbolic link in the temp dir.
+fn browser_command(scripted_browser: &Path) -> Result<String> {
+    let path = scripted_browser.to_string_lossy().into_owned();
+    if !path.contains(char::is_whitespace) {
+        return Ok(path);
+    }
+    #[cfg(unix)]
+    {
+        let link = std::env::temp_dir().join("part5-scripted-browser-demo");
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(scripted_browser, &link)
+            .with_context(|| format!("cannot create {}", link.display()))?;
+        let link = link.to_string_lossy().into_owned();
+        if !link.contains(char::is_whitespace) {
+            return Ok(link);
+        }
+    }
+    bail!("the scripted browser's path has a space in it, which BROWSER cannot hold: {path}")
 }
 
 /// `path` relative to the repository root when it is inside it.

@@ -436,13 +436,13 @@ impl Paint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace::TempDir;
+    use crate::workspace::{self, WriteFiles as _};
+    use tempfile::TempDir;
 
     /// Two tiny parts: a renamed crate, moved anchors, an added module, a
     /// removed file, a binary file and a `target/` directory to ignore.
     fn fixture() -> TempDir {
-        let dir = TempDir::new("diff");
-        dir.write(&[
+        let dir = workspace::fixture(&[
             (
                 "part3-as-full/Cargo.toml",
                 "[package]\nname = \"part3-as-full\"\n\n[[bin]]\nname = \"part3-as\"\npath = \"src/main.rs\"\n",

@@ -1,24 +1,40 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell
 //! scripts, so it runs the same everywhere cargo does.
 //!
-//! - `test`  ([`test`]): every test of the workspace, CI-safe for snapshots.
-//! - `diff`  ([`diff`]): what one part adds to another, without the noise.
-//! - `carry` ([`carry`]): copy a part's carried files into the later parts.
-//! - `check` ([`check`]): carried files, book includes, anchors, chapters,
-//!   target names.
-//! - `book`  ([`book`]): `check`, then build the book with mdBook.
+//! Commands, one module each:
 //!
-//! [`workspace`] holds what these share: the repository root, the member
-//! list, tree walking and anchor markers.
+//! - `test`    ([`test`]): every test of the workspace, CI-safe for snapshots.
+//! - `demo`    ([`demo`]): the AS, the RS and the client end to end, with a
+//!   scripted login.
+//! - `diff`    ([`diff`]): what one part adds to another, without the noise.
+//! - `carry`   ([`carry`]): copy a part's carried files into the later parts.
+//! - `check`   ([`check`]): carried files, book includes, anchors, chapters,
+//!   links, generated files, target names.
+//! - `book`    ([`book`]): `check`, then build the book with mdBook.
+//! - `tryit`   ([`tryit`]): run each chapter's Try it session for real and
+//!   compare or rewrite its recorded output.
+//! - `bench`   ([`bench`]): what a protected tool call costs, with wrk.
+//! - `interop` ([`interop`]): part 5 against the MCP conformance suite, the
+//!   Python SDK, MCP Inspector and Chromium.
+//! - `mutants` ([`mutants`]): mutation testing of the AS and RS security
+//!   modules with a pinned cargo-mutants.
+//!
+//! What they share: [`workspace`] (the repository root, the members from
+//! `cargo metadata`, tree walking and anchor markers) and [`process`]
+//! (building binaries, free ports, servers started with a clean environment
+//! and killed by guards, ANSI stripping, tools installed from Debian).
 
+#[cfg(feature = "net")]
 mod bench;
 mod book;
 mod carry;
 mod check;
 mod demo;
 mod diff;
+#[cfg(feature = "net")]
 mod interop;
 mod mutants;
+mod process;
 mod test;
 mod tryit;
 mod workspace;
@@ -67,8 +83,16 @@ fn run() -> Result<()> {
         "check" => check::run(rest),
         "demo" => demo::run(rest),
         "book" => book::run(rest),
+        #[cfg(feature = "net")]
         "bench" => bench::run(rest),
+        #[cfg(feature = "net")]
         "interop" => interop::run(rest),
+        // Without the `net` feature (see xtask/Cargo.toml): the same
+        // command, in an xtask that has it (the bench's in release).
+        #[cfg(not(feature = "net"))]
+        "bench" => with_net(&["--release"], command, rest),
+        #[cfg(not(feature = "net"))]
+        "interop" => with_net(&[], command, rest),
         "mutants" => mutants::run(rest),
         "tryit" => tryit::run(rest),
         "help" | "-h" | "--help" => {
@@ -77,4 +101,25 @@ fn run() -> Result<()> {
         }
         other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }
+}
+
+/// Runs `cargo xtask COMMAND ARGS` again in an xtask built with the `net`
+/// feature (see `xtask/Cargo.toml`), `profile` being `--release` for the
+/// bench, and exits with its status.
+#[cfg(not(feature = "net"))]
+fn with_net(profile: &[&str], command: &str, args: &[String]) -> Result<()> {
+    use anyhow::Context as _;
+    let status = std::process::Command::new(process::cargo())
+        .current_dir(workspace::root())
+        .args(["run", "--quiet"])
+        .args(profile)
+        .args(["--package", "xtask", "--features", "net", "--", command])
+        .args(args)
+        .status()
+        .context("cannot run cargo run --package xtask --features net")?;
+    if status.success() {
+        return Ok(());
+    }
+    // The rerun has printed its own error; pass its status on.
+    std::process::exit(status.code().unwrap_or(1))
 }

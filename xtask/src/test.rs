@@ -2,20 +2,24 @@
 //! own, which include the `check` rules and the freshness of generated
 //! diffs. Extra arguments go to `cargo test` unchanged
 //! (`cargo xtask test -- --nocapture`).
+//!
+//! xtask's `net` feature is on, so the tests of `bench` and `interop` run
+//! too; it costs nothing extra, since in one `cargo test --workspace` its
+//! HTTP crates are the ones the parts build anyway.
 
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::workspace;
+use crate::{process, workspace};
 
-/// Runs `cargo test --workspace ARGS...` from the repository root.
+/// Runs `cargo test --workspace --features xtask/net ARGS...` from the
+/// repository root.
 pub fn run(args: &[String]) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = Command::new(process::cargo());
     command
         .current_dir(workspace::root())
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--features", "xtask/net"])
         .args(args);
     if std::env::var_os("CI").is_some() {
         // CI must fail on a missing or changed snapshot, never write one:
@@ -27,7 +31,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let status = command.status().context("cannot run cargo test")?;
     if !status.success() {
-        bail!("cargo test --workspace failed ({status})");
+        bail!("cargo test --workspace --features xtask/net failed ({status})");
     }
     Ok(())
 }

@@ -6,8 +6,9 @@
 //! generated/tryit-part1.md:initialize}}`), and those files are written
 //! here from real runs:
 //!
-//! 1. [`processes::Binaries::build`] builds the five parts' server, client
-//!    and scripted-browser binaries (one `cargo build`).
+//! 1. [`build`] builds the five parts' server, client and scripted-browser
+//!    binaries (one `cargo build`), after making sure curl is installed
+//!    (from Debian with apt-get when it is missing).
 //! 2. Each chapter's script in [`chapters`] starts its servers on free
 //!    loopback ports, waits until they accept connections, and runs the
 //!    chapter's commands exactly as printed: curl (and grep, stat, chmod)
@@ -18,14 +19,14 @@
 //!    client ids, codes, tokens, cookies, dates and times.
 //!
 //! Without flags it prints which files are stale; `--write` rewrites them;
-//! `--check` fails when any is stale. The `#[test]`
-//! `tryit_outputs_are_fresh` does the same inside `cargo test`, rewriting
-//! stale files unless `CI` is set. `cargo xtask check` stays fast: it only
-//! checks that each generated file is included ([`check_included`]).
+//! `--check` fails when any is stale, which is how CI runs it (`.ci/run`).
+//! It is not a `#[test]`: it builds five parts, starts eight servers and
+//! needs curl, which plain `cargo test` must not. `cargo xtask check` stays
+//! fast: it only checks that each generated file is included
+//! ([`check_included`]).
 
 mod chapters;
 mod normalize;
-mod processes;
 mod session;
 mod shell;
 
@@ -39,15 +40,15 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     check::{Layout, Problem},
+    process::{self, Built},
     workspace,
 };
-use processes::Binaries;
 use session::Session;
 
 const USAGE: &str = "usage: cargo xtask tryit [--write | --check]";
 
 /// The chapters with a Try it session, and the script that records it.
-type Script = fn(&Binaries, &Path) -> Result<Session>;
+type Script = fn(&Built, &Path) -> Result<Session>;
 const SESSIONS: [(u32, Script); 5] = [
     (1, chapters::part1),
     (2, chapters::part2),
@@ -112,11 +113,10 @@ pub fn run(args: &[String]) -> Result<()> {
 /// Builds, runs every session, and returns each generated file whose
 /// checked-in text differs, with its fresh text.
 fn stale_files(root: &Path) -> Result<Vec<(PathBuf, String)>> {
-    processes::require_curl()?;
-    let binaries = Binaries::build()?;
+    let binaries = build()?;
     // Per process, so a test and a command line run never share a cookie
     // jar; kept when a session fails, for its servers' logs.
-    let work = target_dir(root)
+    let work = process::target_dir()
         .join("tryit")
         .join(std::process::id().to_string());
     let results: Vec<Result<(PathBuf, String)>> = std::thread::scope(|scope| {
@@ -158,9 +158,35 @@ fn generated_path(root: &Path, part: u32) -> PathBuf {
     root.join(format!("book/src/generated/tryit-part{part}.md"))
 }
 
-/// `CARGO_TARGET_DIR` or `<root>/target`.
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+/// Makes sure curl is there, then builds exactly the bins the sessions
+/// start, in one `cargo build`.
+fn build() -> Result<Built> {
+    process::ensure_debian_program("curl", "curl")
+        .context("the chapters' Try it commands are curl commands")?;
+    process::cargo_build(&[
+        "-p",
+        "part1-basic-rs",
+        "--bin",
+        "part1-rs",
+        "-p",
+        "part2-as-metadata",
+        "--bin",
+        "part2-as",
+        "-p",
+        "part3-as-full",
+        "--bin",
+        "part3-as",
+        "-p",
+        "part4-protected-rs",
+        "--bin",
+        "part4-rs",
+        "-p",
+        "part5-client",
+        "--bin",
+        "part5-client",
+        "--bin",
+        "part5-scripted-browser",
+    ])
 }
 
 /// For `cargo xtask check`, without running anything: every
@@ -203,35 +229,4 @@ pub fn check_included(layout: &Layout) -> Result<Vec<Problem>> {
         });
     }
     Ok(problems)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The checked-in Try it outputs are what the sessions print now;
-    /// outside CI stale files are rewritten so the next run passes.
-    #[test]
-    fn tryit_outputs_are_fresh() {
-        let root = workspace::root();
-        let stale = stale_files(&root).expect("the Try it sessions");
-        let names: Vec<String> = stale
-            .iter()
-            .map(|(path, _)| {
-                path.strip_prefix(&root)
-                    .unwrap_or(path)
-                    .display()
-                    .to_string()
-            })
-            .collect();
-        if std::env::var_os("CI").is_none() {
-            for (path, fresh) in &stale {
-                fs::write(path, fresh).expect("rewrite");
-            }
-        }
-        assert!(
-            stale.is_empty(),
-            "stale Try it outputs (rewritten unless CI is set; review and commit them): {names:?}"
-        );
-    }
 }

@@ -3,65 +3,21 @@
 //! (never into `target/`, text files only) and how `// ANCHOR:` markers look.
 //!
 //! Both `diff` and `check` need this, and they must agree: a marker that
-//! `diff` hides has to be exactly a marker that `check` counts. The commands
-//! that run the servers (`demo`, `bench`, `interop`, `tryit`) share
-//! [`cargo_build_bins`] and [`free_ports`] from here too.
+//! `diff` hides has to be exactly a marker that `check` counts. The members
+//! and their targets come from `cargo metadata`, so xtask reads manifests
+//! exactly as cargo does. (Running the servers is [`crate::process`]'s.)
 
 use std::{
     fs,
-    io::BufRead as _,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
 };
 
 use anyhow::{Context, Result, bail};
 
-/// `cargo build ARGS`; returns each built binary's target name and path, as
-/// cargo reports them (so a custom target directory works too).
-pub fn cargo_build_bins(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root())
-        .arg("build")
-        .args(args)
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo build")?;
-    if !output.status.success() {
-        bail!("cargo build {} failed ({})", args.join(" "), output.status);
-    }
-    let mut built = Vec::new();
-    for line in output.stdout.lines() {
-        let line = line.context("cargo's output")?;
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let (Some(name), Some(path)) = (
-            message["target"]["name"].as_str(),
-            message["executable"].as_str(),
-        ) {
-            built.push((name.to_owned(), PathBuf::from(path)));
-        }
-    }
-    Ok(built)
-}
-
-/// `N` distinct loopback ports that were free a moment ago. A child process
-/// cannot be handed a bound socket, so we bind `127.0.0.1:0`, read the ports
-/// and release them; all are held at once, so they differ.
-pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
-    let mut listeners = Vec::with_capacity(N);
-    for _ in 0..N {
-        listeners.push(TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?);
-    }
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr()?.port();
-    }
-    Ok(ports)
-}
+/// Still named here by `interop` until it moves to [`crate::process`].
+#[cfg(feature = "net")]
+pub use crate::process::free_ports;
 
 /// The repository root: the parent of this crate's directory. Fixed at
 /// compile time, so `cargo xtask` works from any working directory.
@@ -72,12 +28,124 @@ pub fn root() -> PathBuf {
         .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
 }
 
-/// The workspace members listed in `root/Cargo.toml`, as relative paths.
+/// A workspace member, as `cargo metadata` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// The package name (`part3-as-full`).
+    pub name: String,
+    /// Its directory, relative to the workspace root (`part3-as-full`).
+    pub dir: String,
+    /// Its targets: lib, bins, tests, benches, examples, build script.
+    pub targets: Vec<Target>,
+}
+
+/// One target of a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Cargo's kinds for it (`["lib"]`, `["bin"]`, `["test"]`, …).
+    pub kind: Vec<String>,
+    /// The target name (`part3_as_full`, `part3-as`).
+    pub name: String,
+}
+
+impl Target {
+    /// A library of any crate type (`lib`, `rlib`, `proc-macro`, …). Only
+    /// tests ask yet: `check`'s target-name rule still reads `[lib]` itself.
+    #[cfg(test)]
+    pub fn is_lib(&self) -> bool {
+        self.kind.iter().any(|kind| {
+            matches!(
+                kind.as_str(),
+                "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
+            )
+        })
+    }
+
+    /// A binary. (`bench` finds the servers by it.)
+    #[cfg_attr(not(any(test, feature = "net")), allow(dead_code))]
+    pub fn is_bin(&self) -> bool {
+        self.kind.iter().any(|kind| kind == "bin")
+    }
+}
+
+/// The workspace members of the workspace at `root`, sorted by directory,
+/// from `cargo metadata --no-deps` (no dependency is resolved or fetched).
+pub fn packages(root: &Path) -> Result<Vec<Package>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .output()
+        .context("cannot run cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed in {} ({}):\n{}",
+            root.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
+    parse_metadata(&metadata)
+}
+
+/// The members' directories, relative to `root`, sorted.
 pub fn members(root: &Path) -> Result<Vec<String>> {
-    let path = root.join("Cargo.toml");
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(parse_members(&text))
+    Ok(packages(root)?
+        .into_iter()
+        .map(|package| package.dir)
+        .collect())
+}
+
+/// [`packages`] from the JSON of `cargo metadata --format-version 1`.
+fn parse_metadata(metadata: &serde_json::Value) -> Result<Vec<Package>> {
+    let text = |value: &serde_json::Value, what: &str| {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("cargo metadata has no {what}"))
+    };
+    let workspace_root = PathBuf::from(text(&metadata["workspace_root"], "workspace_root")?);
+    let members = metadata["workspace_members"]
+        .as_array()
+        .context("cargo metadata has no workspace_members")?;
+    let mut packages = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        if !members.contains(&package["id"]) {
+            continue;
+        }
+        let manifest = PathBuf::from(text(&package["manifest_path"], "manifest_path")?);
+        let dir = manifest
+            .parent()
+            .and_then(|dir| dir.strip_prefix(&workspace_root).ok())
+            .with_context(|| format!("{} is outside the workspace", manifest.display()))?;
+        let mut targets = Vec::new();
+        for target in package["targets"].as_array().into_iter().flatten() {
+            targets.push(Target {
+                kind: target["kind"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|kind| kind.as_str().map(str::to_owned))
+                    .collect(),
+                name: text(&target["name"], "target name")?,
+            });
+        }
+        packages.push(Package {
+            name: text(&package["name"], "package name")?,
+            dir: dir.to_string_lossy().replace('\\', "/"),
+            targets,
+        });
+    }
+    packages.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(packages)
 }
 
 /// `part3-as-full` ⇒ `Some(3)`; anything not shaped like a part ⇒ `None`.
@@ -90,41 +158,10 @@ pub fn part_number(dir_name: &str) -> Option<u32> {
     number.parse().ok()
 }
 
-/// Reads `members = [ ... ]` from the `[workspace]` table by hand: the
-/// array may span lines; entries are plain quoted strings. A TOML crate
-/// would do, but this is the only list xtask ever needs.
-pub fn parse_members(manifest: &str) -> Vec<String> {
-    let mut section = String::new();
-    let mut collecting = false;
-    let mut array = String::new();
-    for line in manifest.lines() {
-        let line = strip_comment(line).trim();
-        if collecting {
-            array.push_str(line);
-            if line.contains(']') {
-                break;
-            }
-            continue;
-        }
-        if let Some(header) = section_header(line) {
-            section = header;
-            continue;
-        }
-        if section == "workspace"
-            && let Some(value) = key_value(line, "members")
-        {
-            array.push_str(value);
-            if value.contains(']') {
-                break;
-            }
-            collecting = true;
-        }
-    }
-    quoted_strings(&array)
-}
-
 /// `[package]` ⇒ `package`, `[[bin]]` ⇒ `[bin]` (arrays of tables keep one
-/// bracket so a caller can tell them apart).
+/// bracket so a caller can tell them apart). Only for `check`'s target-name
+/// rule, which still reads `[[bin]]` and `[lib]` lines itself; [`packages`]
+/// is what everything else reads manifests with.
 pub fn section_header(line: &str) -> Option<String> {
     if let Some(inner) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
         return Some(format!("[{}]", inner.trim()));
@@ -142,21 +179,6 @@ pub fn key_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 /// The value of a TOML basic or literal string, without its quotes.
 pub fn unquote(value: &str) -> Option<String> {
     quoted_strings(value).into_iter().next()
-}
-
-/// A `#` starts a comment unless it sits inside a string. Good enough for
-/// manifests, whose strings never hold escaped quotes.
-fn strip_comment(line: &str) -> &str {
-    let mut quote = None;
-    for (index, ch) in line.char_indices() {
-        match (quote, ch) {
-            (None, '"' | '\'') => quote = Some(ch),
-            (Some(open), _) if ch == open => quote = None,
-            (None, '#') => return &line[..index],
-            _ => {}
-        }
-    }
-    line
 }
 
 fn quoted_strings(text: &str) -> Vec<String> {
@@ -285,32 +307,30 @@ pub fn anchored_text(text: &str, anchor: &str) -> Option<String> {
     found.then(|| kept.join("\n"))
 }
 
-/// A temporary directory removed on drop, for tests that build small
-/// fixture trees (no `tempfile` dependency for this one use).
+/// A new temporary directory holding `files` (relative path, contents),
+/// removed when dropped: the small repositories the fixture tests build.
 #[cfg(test)]
-pub struct TempDir(PathBuf);
+pub fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("xtask-fixture-")
+        .tempdir()
+        .expect("create a temp dir");
+    dir.write(files);
+    dir
+}
 
+/// Writing (or overwriting) fixture files in a temporary directory.
 #[cfg(test)]
-impl TempDir {
-    pub fn new(label: &str) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("xtask-{label}-{}-{unique}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create temp dir");
-        Self(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
+pub trait WriteFiles {
     /// Writes `files` (relative path, contents) under the directory.
-    pub fn write(&self, files: &[(&str, &str)]) {
+    fn write(&self, files: &[(&str, &str)]);
+}
+
+#[cfg(test)]
+impl WriteFiles for tempfile::TempDir {
+    fn write(&self, files: &[(&str, &str)]) {
         for (path, contents) in files {
-            let path = self.0.join(path);
+            let path = self.path().join(path);
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).expect("create fixture dir");
             }
@@ -320,38 +340,50 @@ impl TempDir {
 }
 
 #[cfg(test)]
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Members, their directories and their targets come from cargo, and
+    /// a broken manifest is an error that says what cargo said.
     #[test]
-    fn members_may_span_lines_and_have_comments() {
-        let manifest = r#"
-[package]
-members = ["not-this"]
+    fn packages_come_from_cargo_metadata() {
+        let dir = fixture(&[
+            (
+                "Cargo.toml",
+                "[workspace]\nresolver = \"3\"\nmembers = [\"part2-b\", # later\n  'part1-a']\n\n[package]\nname = \"not-a-member-list\"\nversion = \"0.0.0\"\n",
+            ),
+            ("src/lib.rs", ""),
+            (
+                "part1-a/Cargo.toml",
+                "[package]\nname = \"part1-a\"\nedition = \"2024\"\n\n[[bin]]\nname = \"part1-server\"\npath = \"src/main.rs\"\n",
+            ),
+            ("part1-a/src/lib.rs", ""),
+            ("part1-a/src/main.rs", "fn main() {}\n"),
+            (
+                "part2-b/Cargo.toml",
+                "[package]\nname = \"part2-b\"\nedition = \"2024\"\n",
+            ),
+            ("part2-b/src/main.rs", "fn main() {}\n"),
+        ]);
+        let packages = packages(dir.path()).expect("packages");
+        let dirs: Vec<&str> = packages.iter().map(|p| p.dir.as_str()).collect();
+        assert_eq!(dirs, ["", "part1-a", "part2-b"]);
+        let names = |package: &Package, lib: bool| -> Vec<String> {
+            package
+                .targets
+                .iter()
+                .filter(|t| if lib { t.is_lib() } else { t.is_bin() })
+                .map(|t| t.name.clone())
+                .collect()
+        };
+        assert_eq!(names(&packages[1], true), ["part1_a"]);
+        assert_eq!(names(&packages[1], false), ["part1-server"]);
+        assert_eq!(names(&packages[2], true), Vec::<String>::new());
+        assert_eq!(names(&packages[2], false), ["part2-b"]);
 
-[workspace]
-resolver = "3"
-members = [
-    "part1-basic-rs", # the first part
-    'part2-as-metadata',
-    "xtask",
-]
-"#;
-        assert_eq!(
-            parse_members(manifest),
-            ["part1-basic-rs", "part2-as-metadata", "xtask"]
-        );
-        assert_eq!(
-            parse_members("[workspace]\nmembers = [\"a\", \"b\"]\n"),
-            ["a", "b"]
-        );
+        dir.write(&[("part2-b/Cargo.toml", "[package\n")]);
+        let error = members(dir.path()).expect_err("a broken manifest");
+        assert!(format!("{error:#}").contains("part2-b"), "{error:#}");
     }
 
     #[test]

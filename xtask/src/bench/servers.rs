@@ -1,18 +1,13 @@
-//! The real servers: which part to take them from, building them in
-//! release mode, starting them on free loopback ports, and reading their
-//! memory from `/proc`.
+//! The real servers: which part to take them from (from `cargo metadata`),
+//! building them in release mode, and reading their memory from `/proc`.
+//! Starting them is [`crate::process::Server`]'s.
 
-use std::{
-    fs,
-    net::{SocketAddr, TcpStream},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{fs, path::PathBuf, process::Command};
 
 use anyhow::{Context, Result, bail};
 
-use crate::workspace;
+pub use crate::process::Server;
+use crate::{process, workspace};
 
 /// The newest part expected to ship both servers; older parts are tried
 /// when it does not (yet).
@@ -38,18 +33,18 @@ pub struct PartBinaries {
 /// authorization server from another part, for when a part's copy of it
 /// is not there yet.
 pub fn resolve(part: Option<u32>, as_part: Option<u32>) -> Result<PartBinaries> {
-    let root = workspace::root();
+    let packages = workspace::packages(&workspace::root())?;
     let candidates: Vec<u32> = match part {
         Some(part) => vec![part],
         None => (1..=NEWEST_PART).rev().collect(),
     };
     for number in candidates {
-        let Some(rs) = find_bin(&root, number, &format!("part{number}-rs"))? else {
+        let Some(rs) = find_bin(&packages, number, &format!("part{number}-rs")) else {
             continue;
         };
         let as_number = as_part.unwrap_or(number);
         let Some(authorization_server) =
-            find_bin(&root, as_number, &format!("part{as_number}-as"))?
+            find_bin(&packages, as_number, &format!("part{as_number}-as"))
         else {
             continue;
         };
@@ -67,51 +62,26 @@ pub fn resolve(part: Option<u32>, as_part: Option<u32>) -> Result<PartBinaries> 
     }
 }
 
-/// The package of part `number` if its manifest declares binary `bin`.
-fn find_bin(root: &Path, number: u32, bin: &str) -> Result<Option<Binary>> {
-    for member in workspace::members(root)? {
-        if workspace::part_number(&member) != Some(number) {
-            continue;
-        }
-        let manifest = fs::read_to_string(root.join(&member).join("Cargo.toml"))?;
-        let Some(package) = package_name(&manifest) else {
-            continue;
-        };
-        let declared = manifest.lines().any(|line| {
-            workspace::key_value(line.trim(), "name")
-                .and_then(workspace::unquote)
-                .as_deref()
-                == Some(bin)
-        });
-        if declared {
-            return Ok(Some(Binary {
-                package,
-                bin: bin.to_owned(),
-            }));
-        }
-    }
-    Ok(None)
-}
-
-/// `name` in the `[package]` table.
-fn package_name(manifest: &str) -> Option<String> {
-    let mut section = String::new();
-    for line in manifest.lines().map(str::trim) {
-        if let Some(header) = workspace::section_header(line) {
-            section = header;
-        } else if section == "package"
-            && let Some(name) = workspace::key_value(line, "name").and_then(workspace::unquote)
-        {
-            return Some(name);
-        }
-    }
-    None
+/// The package of part `number` if it has a binary target `bin`.
+fn find_bin(packages: &[workspace::Package], number: u32, bin: &str) -> Option<Binary> {
+    packages
+        .iter()
+        .filter(|package| workspace::part_number(&package.dir) == Some(number))
+        .find(|package| {
+            package
+                .targets
+                .iter()
+                .any(|target| target.is_bin() && target.name == bin)
+        })
+        .map(|package| Binary {
+            package: package.name.clone(),
+            bin: bin.to_owned(),
+        })
 }
 
 /// `cargo build --release -p PACKAGE --bins` for every package named.
 pub fn build_release(packages: &[&str]) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = Command::new(process::cargo());
     command
         .current_dir(workspace::root())
         .args(["build", "--release", "--bins"]);
@@ -127,86 +97,17 @@ pub fn build_release(packages: &[&str]) -> Result<()> {
 
 /// The path of a release binary.
 pub fn release_binary(bin: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace::root().join("target"), PathBuf::from);
-    target.join("release").join(bin)
+    process::target_dir().join("release").join(bin)
 }
 
-/// A server process; killed when dropped.
-#[derive(Debug)]
-pub struct Server {
-    pub name: String,
-    pub address: SocketAddr,
-    pub log: PathBuf,
-    child: Child,
-}
-
-impl Server {
-    /// Starts `binary` with `env`, logging to `log`, and waits until
-    /// `address` accepts connections.
-    pub fn start(
-        name: &str,
-        binary: &Path,
-        env: &[(&str, String)],
-        address: SocketAddr,
-        log: PathBuf,
-    ) -> Result<Self> {
-        let file =
-            fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-        let child = Command::new(binary)
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut server = Self {
-            name: name.to_owned(),
-            address,
-            log,
-            child,
-        };
-        server.wait_ready()?;
-        Ok(server)
-    }
-
-    fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                let log = fs::read_to_string(&self.log).unwrap_or_default();
-                bail!("{} exited ({status}) before listening:\n{log}", self.name);
-            }
-            if TcpStream::connect_timeout(&self.address, Duration::from_millis(100)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!(
-            "{} did not listen on {} within 30 s",
-            self.name,
-            self.address
-        )
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Current and peak resident memory of the process.
-    pub fn memory(&self) -> Result<Memory> {
-        let path = format!("/proc/{}/status", self.pid());
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        parse_status(&text).with_context(|| format!("no VmRSS/VmHWM in {path}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Current and peak resident memory of a running server.
+pub fn memory(server: &Server) -> Result<Memory> {
+    let pid = server
+        .pid()
+        .with_context(|| format!("{} is not running", server.name()))?;
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse_status(&text).with_context(|| format!("no VmRSS/VmHWM in {path}"))
 }
 
 /// Resident memory in KiB: now (`VmRSS`) and the peak so far (`VmHWM`).
@@ -250,14 +151,5 @@ mod tests {
         );
         assert_eq!(parse_status("Name:\tx\nVmRSS:\t12 kB\n"), None);
         assert_eq!(parse_status("VmHWM:\tlots kB\nVmRSS:\t1 kB\n"), None);
-    }
-
-    #[test]
-    fn package_name_comes_from_the_package_table() {
-        let manifest = "[package]\nname = \"part4-protected-rs\"\n\n[[bin]]\nname = \"part4-rs\"\n";
-        assert_eq!(
-            package_name(manifest).as_deref(),
-            Some("part4-protected-rs")
-        );
     }
 }

@@ -33,8 +33,7 @@ pub fn run(root: &Path) -> Result<()> {
         bail!("{} is missing: the build did not write it", page.display());
     }
     let chromium = ensure_chromium()?;
-    let url = url::Url::from_file_path(&page)
-        .map_err(|()| anyhow::anyhow!("{} is not an absolute path", page.display()))?;
+    let url = file_url(&page)?;
 
     let dom = chromium_run(&chromium, &["--dump-dom".to_owned(), url.to_string()])?;
     let problems = dom_problems(&dom);
@@ -210,35 +209,44 @@ fn fresh_dir(label: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Debian's `chromium` on `PATH`; installed with apt-get when missing.
-fn ensure_chromium() -> Result<PathBuf> {
-    if let Some(found) = on_path("chromium") {
-        return Ok(found);
+/// `file:///…` for an absolute path, every byte but `A-Z a-z 0-9 - . _ ~ /`
+/// percent-encoded (a space, a `#` or a `?` must not end the path).
+fn file_url(path: &Path) -> Result<String> {
+    if !path.is_absolute() {
+        bail!("{} is not an absolute path", path.display());
     }
-    println!("chromium not found: apt-get update && apt-get install -y chromium");
-    for args in [&["update"][..], &["install", "-y", "chromium"][..]] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .status()
-            .context("cannot run apt-get (is this Debian?)")?;
-        if !status.success() {
-            bail!("apt-get {} failed ({status})", args.join(" "));
+    let mut url = String::from("file://");
+    for byte in path.to_string_lossy().bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
         }
     }
-    on_path("chromium").context("apt-get installed chromium, but it is not on PATH")
+    Ok(url)
 }
 
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
+/// Debian's `chromium` on `PATH`; installed with apt-get when missing.
+fn ensure_chromium() -> Result<PathBuf> {
+    crate::process::ensure_debian_program("chromium", "chromium")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_urls_encode_what_would_end_the_path() {
+        assert_eq!(
+            file_url(Path::new("/home/a b/book#1/part4.html")).expect("url"),
+            "file:///home/a%20b/book%231/part4.html"
+        );
+        assert_eq!(
+            file_url(Path::new("/tmp/é")).expect("url"),
+            "file:///tmp/%C3%A9"
+        );
+        assert!(file_url(Path::new("book/part4.html")).is_err());
+    }
 
     const RENDERED: &str = r#"<html><body><main>
 <h1 id="part-4">Part 4</h1>

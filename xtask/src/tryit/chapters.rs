@@ -2,23 +2,22 @@
 //! written exactly as the chapter shows it (with the documented ports).
 //!
 //! Every session starts its own servers on free ports, so the five run in
-//! parallel; [`super::processes::Server`] kills them when the function returns.
+//! parallel; [`crate::process::Server`] kills them when the function returns.
 
 use std::{fs, path::Path, process::Command};
 
 use anyhow::{Context, Result};
 
-use super::{
-    processes::{Binaries, Server, free_ports},
-    session::{Session, header, json_string},
-};
+use super::session::{Session, header, json_string};
+use crate::process::{Built as Binaries, Server, four_digit_ports};
 
 /// Part 1: a public MCP server, spoken to with curl.
 pub fn part1(binaries: &Binaries, dir: &Path) -> Result<Session> {
     let mut s = Session::new(1, dir)?;
-    let [port] = ports::<1>()?;
+    let [port] = four_digit_ports::<1>()?;
     s.port(port, 8000);
     let _server = Server::start(
+        "part1-rs",
         binaries.get("part1-rs")?,
         &[
             ("RS_HOST", "127.0.0.1".into()),
@@ -60,7 +59,7 @@ pub fn part1(binaries: &Binaries, dir: &Path) -> Result<Session> {
 /// Part 2: the authorization server's metadata, and nothing else yet.
 pub fn part2(binaries: &Binaries, dir: &Path) -> Result<Session> {
     let mut s = Session::new(2, dir)?;
-    let [port] = ports::<1>()?;
+    let [port] = four_digit_ports::<1>()?;
     let _server = authorization_server(&mut s, binaries.get("part2-as")?, port, None)?;
     s.block("metadata");
     s.run("curl -s http://localhost:9000/.well-known/oauth-authorization-server")?;
@@ -72,7 +71,7 @@ pub fn part2(binaries: &Binaries, dir: &Path) -> Result<Session> {
 /// refresh, and the errors on the way.
 pub fn part3(binaries: &Binaries, dir: &Path) -> Result<Session> {
     let mut s = Session::new(3, dir)?;
-    let [port] = ports::<1>()?;
+    let [port] = four_digit_ports::<1>()?;
     let _server = authorization_server(&mut s, binaries.get("part3-as")?, port, None)?;
     s.block("metadata");
     s.assign(&[("AS", "http://localhost:9000", "http://localhost:9000")]);
@@ -142,7 +141,7 @@ pub fn part3(binaries: &Binaries, dir: &Path) -> Result<Session> {
 /// Part 4: the protected MCP server, with part 3's authorization server.
 pub fn part4(binaries: &Binaries, dir: &Path) -> Result<Session> {
     let mut s = Session::new(4, dir)?;
-    let [rs_port, as_port] = ports::<2>()?;
+    let [rs_port, as_port] = four_digit_ports::<2>()?;
     let (mut authorization_server, _resource_server) =
         both_servers(&mut s, binaries, rs_port, as_port)?;
     s.block("endpoint");
@@ -183,7 +182,7 @@ pub fn part4(binaries: &Binaries, dir: &Path) -> Result<Session> {
 /// Part 5: the client, with the scripted browser, against parts 3 and 4.
 pub fn part5(binaries: &Binaries, dir: &Path) -> Result<Session> {
     let mut s = Session::new(5, dir)?;
-    let [rs_port, as_port] = ports::<2>()?;
+    let [rs_port, as_port] = four_digit_ports::<2>()?;
     let _servers = both_servers(&mut s, binaries, rs_port, as_port)?;
     s.normalizer.callback_port_varies = true;
     s.normalizer.drop_log_lines = true;
@@ -252,13 +251,6 @@ fn call(id: u32, params: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{{params}}}}}"#)
 }
 
-fn ports<const N: usize>() -> Result<[u16; N]> {
-    let ports = free_ports(N)?;
-    ports
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("expected {N} ports"))
-}
-
 /// An authorization server on `port`, shown as the default 9000, its
 /// issuer `http://localhost:9000`; `resource` for the MCP server it serves.
 fn authorization_server(
@@ -276,7 +268,8 @@ fn authorization_server(
     if let Some(resource) = resource {
         env.push(("AS_RESOURCES", resource));
     }
-    Server::start(binary, &env, port, &s.dir.join("authorization-server.log"))
+    let log = s.dir.join("authorization-server.log");
+    Server::start("the authorization server", binary, &env, port, &log)
 }
 
 /// Part 3's authorization server and part 4's resource server, configured
@@ -296,6 +289,7 @@ fn both_servers(
     )?;
     s.port(rs_port, 8000);
     let resource_server = Server::start(
+        "part4-rs",
         binaries.get("part4-rs")?,
         &[
             ("RS_HOST", "127.0.0.1".into()),

@@ -39,7 +39,7 @@ const JSON_VALUES: &[(&str, &str)] = &[
 impl Normalizer {
     /// The output as the book shows it.
     pub fn apply(&self, raw: &str) -> String {
-        let mut text = strip_ansi(raw).replace("\r\n", "\n");
+        let mut text = crate::process::strip_ansi(raw).replace("\r\n", "\n");
         if self.drop_log_lines {
             text = text
                 .split_inclusive('\n')
@@ -86,25 +86,6 @@ fn is_log_line(line: &str) -> bool {
         && ["ERROR ", "WARN ", "INFO ", "DEBUG ", "TRACE "]
             .iter()
             .any(|tag| level.starts_with(tag))
-}
-
-/// Removes ANSI escape sequences (`ESC [ … letter`).
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for ch in chars.by_ref() {
-                if ch.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 /// `:PORT` and `%3APORT` (URL-encoded), not followed by another digit.

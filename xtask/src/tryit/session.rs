@@ -12,16 +12,13 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
 
-use super::{
-    normalize::Normalizer,
-    processes::{ChildGuard, clean_environment},
-    shell,
-};
+use super::{normalize::Normalizer, shell};
+use crate::process::{ChildGuard, clean_environment, strip_ansi};
 
 /// How long one command may run.
 const STEP_DEADLINE: Duration = Duration::from_secs(60);
@@ -147,20 +144,9 @@ impl Session {
             .stderr(file)
             .spawn()
             .with_context(|| format!("cannot run `{shown}`"))?;
-        let mut child = ChildGuard(child);
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.0.try_wait()? {
-                break status;
-            }
-            if started.elapsed() > STEP_DEADLINE {
-                bail!("`{shown}` did not finish within {STEP_DEADLINE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = ChildGuard(child).wait_within(STEP_DEADLINE, &format!("`{shown}`"))?;
         let bytes = fs::read(&capture)?;
-        let raw =
-            super::normalize::strip_ansi(&String::from_utf8_lossy(&bytes)).replace("\r\n", "\n");
+        let raw = strip_ansi(&String::from_utf8_lossy(&bytes)).replace("\r\n", "\n");
         let mut shown_output = self.normalizer.apply(&raw).trim_end().to_owned();
         if let Some(lines) = self.tail.take() {
             let all: Vec<&str> = shown_output.lines().collect();
