@@ -90,7 +90,7 @@ impl Provider {
         {
             tables.access.remove(&digest);
         }
-        let refresh_grant = tables.refresh.get(&digest).map(|t| t.grant);
+        let refresh_grant = tables.refresh_family(token).map(|(grant, _)| grant);
         if let Some(grant) = refresh_grant
             && tables
                 .grants

@@ -12,7 +12,7 @@
 //! stays bounded too.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
@@ -128,6 +128,12 @@ pub struct CodeRecord {
 
 /// What one approval allows: the tokens issued from one code, and their
 /// refreshes, belong to one grant and are revoked together.
+///
+/// A grant is also a refresh-token family (RFC 9700 §4.14.2): every refresh
+/// token it issues is `<family>.<secret>`, and the grant keeps the digest of
+/// the one current token. A token of the family that is not the current one
+/// was rotated away, so presenting it is a replay (rule AS-08), and one
+/// record per family is enough to tell, however often it rotated.
 #[derive(Debug, Clone)]
 pub struct Grant {
     pub client_id: String,
@@ -135,7 +141,26 @@ pub struct Grant {
     pub scope: Vec<String>,
     pub resource: String,
     pub expires_at: i64,
+    /// The digest of the family's id, for clients that may refresh.
+    pub family: Option<Digest>,
+    /// The digest of the current refresh token of the family.
+    pub refresh: Option<Digest>,
+    /// The live access tokens issued under the grant, oldest first; at most
+    /// [`ACCESS_TOKENS_PER_GRANT`], so a client that refreshes in a loop
+    /// replaces its own tokens instead of filling the table.
+    pub access: VecDeque<Digest>,
 }
+
+/// Live access tokens per grant. A client holds one or two at a time.
+pub const ACCESS_TOKENS_PER_GRANT: usize = 10;
+
+/// Live grants per client and user: one per sign-in a person approved.
+/// Past it, that client and user's oldest grant is revoked.
+pub const GRANTS_PER_CLIENT_AND_USER: usize = 20;
+
+/// Live grants per user, over all clients. Past it, the user's oldest grant
+/// is revoked.
+pub const GRANTS_PER_USER: usize = 200;
 
 /// An access token, known only by its digest.
 #[derive(Debug, Clone)]
@@ -146,15 +171,6 @@ pub struct AccessRecord {
     pub scope: Vec<String>,
     pub resource: String,
     pub issued_at: i64,
-    pub expires_at: i64,
-}
-
-/// A refresh token, known only by its digest. Used ones are kept until they
-/// expire, to recognise a replay (rule AS-08).
-#[derive(Debug, Clone)]
-pub struct RefreshRecord {
-    pub grant: u64,
-    pub used: bool,
     pub expires_at: i64,
 }
 
@@ -169,7 +185,8 @@ pub struct Tables {
     pub codes: HashMap<Digest, CodeRecord>,
     pub grants: HashMap<u64, Grant>,
     pub access: HashMap<Digest, AccessRecord>,
-    pub refresh: HashMap<Digest, RefreshRecord>,
+    /// Refresh-token families: the digest of a family id, to its grant.
+    pub families: HashMap<Digest, u64>,
     pub next_grant: u64,
     /// Who holds the sign-ins in progress.
     pub pending_holders: Holders,
@@ -220,9 +237,18 @@ impl Store {
             });
         (tables.client_documents).retain(|_, cached| cached.expires_at > now);
         tables.codes.retain(|_, code| code.expires_at > now);
-        tables.grants.retain(|_, grant| grant.expires_at > now);
+        let expired: Vec<u64> = (tables.grants.iter())
+            .filter(|(_, grant)| grant.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for grant in expired {
+            tables.revoke_grant(grant);
+        }
         tables.access.retain(|_, token| token.expires_at > now);
-        tables.refresh.retain(|_, token| token.expires_at > now);
+        let access = &tables.access;
+        for grant in tables.grants.values_mut() {
+            grant.access.retain(|digest| access.contains_key(digest));
+        }
     }
 }
 // ANCHOR_END: store
@@ -322,9 +348,72 @@ impl Tables {
 
     /// Revokes a grant: the grant and every token issued under it go.
     pub fn revoke_grant(&mut self, grant: u64) {
-        self.grants.remove(&grant);
-        self.access.retain(|_, token| token.grant != grant);
-        self.refresh.retain(|_, token| token.grant != grant);
+        let Some(grant) = self.grants.remove(&grant) else {
+            return;
+        };
+        for digest in &grant.access {
+            self.access.remove(digest);
+        }
+        if let Some(family) = &grant.family {
+            self.families.remove(family);
+        }
+    }
+
+    /// The grant of a refresh token's family, and whether the token is the
+    /// family's current one: `None` when no live family has that id.
+    pub fn refresh_family(&self, refresh_token: &str) -> Option<(u64, bool)> {
+        let (family, _) = refresh_token.split_once('.')?;
+        let grant_id = *self.families.get(&Digest::of(family))?;
+        let grant = self.grants.get(&grant_id)?;
+        let current = grant
+            .refresh
+            .as_ref()
+            .is_some_and(|current| current.matches(&Digest::of(refresh_token)));
+        Some((grant_id, current))
+    }
+
+    // ANCHOR: insert_grant
+    /// Stores a new grant, within the bounds a person's approvals have
+    /// (rule AS-16): the oldest grant of the same client and user, or of
+    /// the same user, is revoked to make room. Grants come only from
+    /// sign-ins, so no anonymous request can push one out.
+    pub fn insert_grant(&mut self, grant: Grant) -> u64 {
+        let mine = |same_client: bool| {
+            let (client, user) = (&grant.client_id, &grant.user);
+            move |(id, other): (&u64, &Grant)| {
+                (other.user == *user && (!same_client || other.client_id == *client)).then_some(*id)
+            }
+        };
+        for (same_client, cap) in [(true, GRANTS_PER_CLIENT_AND_USER), (false, GRANTS_PER_USER)] {
+            let held: Vec<u64> = self.grants.iter().filter_map(mine(same_client)).collect();
+            if held.len() >= cap
+                && let Some(oldest) = held.into_iter().min()
+            {
+                self.revoke_grant(oldest);
+            }
+        }
+        let id = self.next_grant;
+        self.next_grant += 1;
+        if let Some(family) = &grant.family {
+            self.families.insert(*family, id);
+        }
+        self.grants.insert(id, grant);
+        id
+    }
+    // ANCHOR_END: insert_grant
+
+    /// Stores an access token under its grant, dropping the grant's oldest
+    /// past [`ACCESS_TOKENS_PER_GRANT`].
+    pub fn insert_access(&mut self, digest: Digest, record: AccessRecord) {
+        if let Some(grant) = self.grants.get_mut(&record.grant) {
+            grant.access.push_back(digest);
+            if grant.access.len() > ACCESS_TOKENS_PER_GRANT
+                && let Some(oldest) = grant.access.pop_front()
+            {
+                self.access.remove(&oldest);
+            }
+        }
+        self.access.insert(digest, record);
     }
 }
 
@@ -439,5 +528,87 @@ mod tests {
         let tables = store.lock();
         assert_eq!(tables.clients.keys().collect::<Vec<_>>(), ["used"]);
         assert!(tables.unused_clients.is_empty());
+    }
+
+    fn grant(user: &str, client: &str, family: Option<&str>) -> Grant {
+        Grant {
+            client_id: client.into(),
+            user: user.into(),
+            scope: vec![],
+            resource: "r".into(),
+            expires_at: 1_000,
+            family: family.map(Digest::of),
+            refresh: None,
+            access: VecDeque::new(),
+        }
+    }
+
+    fn access(grant: u64) -> AccessRecord {
+        AccessRecord {
+            grant,
+            client_id: "c".into(),
+            user: "u".into(),
+            scope: vec![],
+            resource: "r".into(),
+            issued_at: 0,
+            expires_at: 100,
+        }
+    }
+
+    /// One record per family recognises every rotated-away token, not just
+    /// the last one (rule AS-08, AS-16).
+    #[test]
+    fn as16_one_record_per_refresh_family_recognises_every_old_token() {
+        let mut tables = Tables::default();
+        let id = tables.insert_grant(grant("u", "c", Some("fam")));
+        let tokens: Vec<String> = (0..50).map(|n| format!("fam.secret{n}")).collect();
+        for token in &tokens {
+            tables.grants.get_mut(&id).expect("grant").refresh = Some(Digest::of(token));
+        }
+        assert_eq!(tables.refresh_family("fam.secret49"), Some((id, true)));
+        assert_eq!(tables.refresh_family("fam.secret0"), Some((id, false)));
+        assert_eq!(tables.refresh_family("other.secret0"), None);
+        assert_eq!(tables.refresh_family("no-dot"), None);
+        tables.revoke_grant(id);
+        assert_eq!(tables.refresh_family("fam.secret49"), None);
+        assert!(tables.families.is_empty());
+    }
+
+    /// A client refreshing in a loop replaces its own access tokens.
+    #[test]
+    fn as16_access_tokens_are_bounded_per_grant() {
+        let mut tables = Tables::default();
+        let mine = tables.insert_grant(grant("u", "c", None));
+        let other = tables.insert_grant(grant("v", "c", None));
+        tables.insert_access(Digest::of("other"), access(other));
+        for n in 0..1_000 {
+            tables.insert_access(Digest::of(&format!("mine{n}")), access(mine));
+        }
+        assert_eq!(tables.access.len(), ACCESS_TOKENS_PER_GRANT + 1);
+        assert!(tables.access.contains_key(&Digest::of("other")));
+        assert!(tables.access.contains_key(&Digest::of("mine999")));
+        assert!(!tables.access.contains_key(&Digest::of("mine0")));
+    }
+
+    /// Grants per client and user, and per user, are bounded; the oldest of
+    /// the same holder goes, nobody else's.
+    #[test]
+    fn as16_grants_are_bounded_per_client_and_user() {
+        let mut tables = Tables::default();
+        let someone_else = tables.insert_grant(grant("other", "c", None));
+        let first = tables.insert_grant(grant("u", "c", None));
+        for _ in 0..GRANTS_PER_CLIENT_AND_USER {
+            tables.insert_grant(grant("u", "c", None));
+        }
+        assert!(!tables.grants.contains_key(&first));
+        assert!(tables.grants.contains_key(&someone_else));
+        let held = tables.grants.values().filter(|g| g.user == "u").count();
+        assert_eq!(held, GRANTS_PER_CLIENT_AND_USER);
+        for n in 0..GRANTS_PER_USER {
+            tables.insert_grant(grant("u", &format!("client{n}"), None));
+        }
+        let held = tables.grants.values().filter(|g| g.user == "u").count();
+        assert_eq!(held, GRANTS_PER_USER);
+        assert!(tables.grants.contains_key(&someone_else));
     }
 }

@@ -1,7 +1,9 @@
 //! The token endpoint and its two grants (RFC 6749 §3.2, §4.1.3 and §6).
 //!
 //! Tokens are opaque: 256 random bits that mean nothing outside this
-//! server, which keeps only their digests (rule AS-14). A resource server
+//! server, which keeps only their digests (rule AS-14). A refresh token is
+//! two such secrets, `<family>.<secret>`: the first names its grant's
+//! family, so that a rotated-away token is still recognised (rule AS-08). A resource server
 //! learns what a token allows by asking, at the introspection endpoint.
 
 use serde::Serialize;
@@ -11,7 +13,7 @@ use super::{
     pkce,
     provider::Provider,
     secret::{Digest, new_secret},
-    store::{AccessRecord, Client, Grant, RefreshRecord, Tables},
+    store::{AccessRecord, Client, Grant, Tables},
 };
 use crate::authorization_server::{error::OAuthError, form::Form};
 
@@ -89,21 +91,24 @@ impl Provider {
             tracing::warn!(client_id = %client.id, "authorization code reused; its tokens are revoked");
             return Err(OAuthError::InvalidGrant("the code was already used"));
         }
+        Tables::ensure_room(tables.grants.len())?;
+        let family = may_refresh(client).then(new_secret).transpose()?;
         let grant = Grant {
             client_id: client.id.clone(),
             user: record.user.clone(),
             scope: record.request.scope.clone(),
             resource: record.request.resource.clone(),
             expires_at: now + REFRESH_TOKEN_LIFETIME,
+            family: family.as_deref().map(Digest::of),
+            refresh: None,
+            access: Default::default(),
         };
-        let grant_id = tables.next_grant;
-        tables.next_grant += 1;
-        let response = self.issue_tokens(&mut tables, client, grant_id, &grant, &grant.scope)?;
+        let scope = grant.scope.clone();
+        let grant_id = tables.insert_grant(grant);
         if let Some(stored) = tables.codes.get_mut(&Digest::of(code)) {
             stored.redeemed = Some(grant_id);
         }
-        tables.grants.insert(grant_id, grant);
-        Ok(response)
+        self.issue_tokens(&mut tables, grant_id, family.as_deref(), &scope)
     }
     // ANCHOR_END: redeem_code
 
@@ -113,18 +118,16 @@ impl Provider {
     /// one; a retired one presented again means it was copied, so the
     /// whole grant is revoked. The scope may narrow, never widen.
     fn refresh(&self, client: &Client, form: &Form) -> Result<TokenResponse, OAuthError> {
-        if !client.grant_types.iter().any(|g| g == "refresh_token") {
+        if !may_refresh(client) {
             return Err(OAuthError::UnauthorizedClient);
         }
         let token = form
             .get("refresh_token")
             .ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
-        let now = self.now();
         let mut tables = self.store.lock();
-        let record = (tables.refresh.get(&Digest::of(token)).cloned())
-            .filter(|record| record.expires_at > now)
+        let (grant_id, current) = (tables.refresh_family(token))
             .ok_or(OAuthError::InvalidGrant("unknown or expired refresh token"))?;
-        let grant = (tables.grants.get(&record.grant).cloned())
+        let grant = (tables.grants.get(&grant_id).cloned())
             .filter(|grant| grant.client_id == client.id)
             .ok_or(OAuthError::InvalidGrant("unknown or expired refresh token"))?;
         let scope = match form.get("scope") {
@@ -140,56 +143,51 @@ impl Provider {
         if form.get("resource").is_some_and(|r| r != grant.resource) {
             return Err(OAuthError::InvalidTarget("resource differs from the grant"));
         }
-        if record.used {
-            tables.revoke_grant(record.grant);
+        if !current {
+            tables.revoke_grant(grant_id);
             tracing::warn!(client_id = %client.id, "refresh token replayed; the grant is revoked");
             return Err(OAuthError::InvalidGrant(
                 "the refresh token was already used",
             ));
         }
-        if let Some(stored) = tables.refresh.get_mut(&Digest::of(token)) {
-            stored.used = true;
-        }
-        self.issue_tokens(&mut tables, client, record.grant, &grant, &scope)
+        let family = token.split_once('.').map(|(family, _)| family);
+        self.issue_tokens(&mut tables, grant_id, family, &scope)
     }
     // ANCHOR_END: refresh
 
-    /// Makes an access token (and a refresh token, for clients that may
-    /// refresh) under `grant` and stores their digests.
+    /// Makes an access token (and, for a grant with a refresh-token
+    /// family, the family's next refresh token) under `grant_id`, and
+    /// stores their digests.
     fn issue_tokens(
         &self,
         tables: &mut Tables,
-        client: &Client,
         grant_id: u64,
-        grant: &Grant,
+        family: Option<&str>,
         scope: &[String],
     ) -> Result<TokenResponse, OAuthError> {
-        Tables::ensure_room(tables.access.len().max(tables.refresh.len()))?;
         let now = self.now();
+        let grant = (tables.grants.get(&grant_id).cloned())
+            .ok_or(OAuthError::InvalidGrant("the grant was revoked"))?;
         let access_token = new_secret()?;
-        tables.access.insert(
-            Digest::of(&access_token),
-            AccessRecord {
-                grant: grant_id,
-                client_id: client.id.clone(),
-                user: grant.user.clone(),
-                scope: scope.to_vec(),
-                resource: grant.resource.clone(),
-                issued_at: now,
-                expires_at: now + self.token_lifetime,
-            },
-        );
-        let refresh_token = if client.grant_types.iter().any(|g| g == "refresh_token") {
-            let token = new_secret()?;
-            let record = RefreshRecord {
-                grant: grant_id,
-                used: false,
-                expires_at: now + REFRESH_TOKEN_LIFETIME,
-            };
-            tables.refresh.insert(Digest::of(&token), record);
-            Some(token)
-        } else {
-            None
+        let record = AccessRecord {
+            grant: grant_id,
+            client_id: grant.client_id.clone(),
+            user: grant.user.clone(),
+            scope: scope.to_vec(),
+            resource: grant.resource.clone(),
+            issued_at: now,
+            expires_at: now + self.token_lifetime,
+        };
+        tables.insert_access(Digest::of(&access_token), record);
+        let refresh_token = match family {
+            Some(family) => {
+                let token = format!("{family}.{}", new_secret()?);
+                if let Some(grant) = tables.grants.get_mut(&grant_id) {
+                    grant.refresh = Some(Digest::of(&token));
+                }
+                Some(token)
+            }
+            None => None,
         };
         Ok(TokenResponse {
             access_token,
@@ -199,4 +197,9 @@ impl Provider {
             refresh_token,
         })
     }
+}
+
+/// True for clients registered for the `refresh_token` grant.
+fn may_refresh(client: &Client) -> bool {
+    client.grant_types.iter().any(|g| g == "refresh_token")
 }
