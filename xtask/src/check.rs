@@ -22,6 +22,9 @@
 //!   quoted by a chapter (`cargo xtask tryit --check` checks it is fresh).
 //! - (i) [`crate::carry::check_carried`]: every file a part lists in its
 //!   `carried.txt` is byte-identical to the previous part's.
+//! - (j) [`rules::check_rules`]: every rule id cited in the repository is
+//!   defined in the book's security checklist, whose enforcing code and
+//!   proving tests exist, and whose test lists are complete.
 //!
 //! The same functions run as `#[test]`s against the real repository, so a
 //! plain `cargo test --workspace` enforces them too.
@@ -38,6 +41,7 @@ use crate::workspace::{self, Marker};
 
 mod generated;
 mod links;
+mod rules;
 
 /// Runs every check and fails listing each problem as `file:line: message`.
 pub fn run(args: &[String]) -> Result<()> {
@@ -48,7 +52,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let problems = check_all(&layout)?;
     if problems.is_empty() {
         println!(
-            "check: carried files, book includes, anchors, SUMMARY.md, generated diffs, internal links and target names are all fine"
+            "check: carried files, book includes, anchors, SUMMARY.md, generated diffs, internal links, rule ids and target names are all fine"
         );
         return Ok(());
     }
@@ -126,6 +130,7 @@ pub fn check_all(layout: &Layout) -> Result<Vec<Problem>> {
     problems.extend(links::check_links(layout)?);
     problems.extend(crate::tryit::check_included(layout)?);
     problems.extend(crate::carry::check_carried(layout)?);
+    problems.extend(rules::check_rules(layout)?);
     problems.sort();
     Ok(problems)
 }
