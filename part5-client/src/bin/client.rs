@@ -6,16 +6,18 @@
 use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
-use part5_client::{
-    client::{BrowserOpener, NoBrowser, Options, Outcome, StderrTranscript, SystemBrowser, run},
-    init_tracing,
+use part5_client::client::{
+    BrowserOpener, NoBrowser, Options, Outcome, StderrTranscript, SystemBrowser, run,
 };
 
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = Options::parse();
-    init_tracing(&options.log_level);
+    if let Err(message) = init_logging(&options.log_level) {
+        eprintln!("error: {message}");
+        return ExitCode::from(1);
+    }
     let browser: Arc<dyn BrowserOpener> = if options.no_browser {
         Arc::new(NoBrowser)
     } else {
@@ -43,6 +45,27 @@ async fn main() -> ExitCode {
     }
 }
 // ANCHOR_END: main
+
+/// Logs to stderr, filtered by `--log-level` (`MCP_CLIENT_LOG`), or by
+/// `RUST_LOG` when that is set. A filter that does not parse is a mistake
+/// worth saying, not a reason to log everything.
+fn init_logging(filter: &str) -> Result<(), String> {
+    let (name, filter) = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => ("RUST_LOG", value),
+        _ => ("--log-level", filter.to_owned()),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).map_err(|error| {
+        format!(
+            "{name} `{filter}` is not a log filter ({error}) — use a level such as warn or \
+             debug, or `RUST_LOG` syntax such as part5_client=debug"
+        )
+    })?;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+    Ok(())
+}
 
 /// Tool results on stdout: one JSON document with `--json`, else each result
 /// pretty-printed (its structured content when there is some, else its text).

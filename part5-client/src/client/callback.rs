@@ -17,8 +17,8 @@ use axum::{
 use tokio::{net::TcpListener, sync::mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::ClientError;
 pub use super::redirect::{AuthorizationResponse, CallbackError, Expected, validate_redirect};
+use super::{ClientError, error::listener_reason};
 
 type Verdict = Result<AuthorizationResponse, CallbackError>;
 
@@ -34,6 +34,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct CallbackServer {
     redirect_uri: String,
+    port: u16,
     shared: Arc<Shared>,
     verdicts: tokio::sync::Mutex<mpsc::Receiver<Verdict>>,
     shutdown: CancellationToken,
@@ -42,12 +43,14 @@ pub struct CallbackServer {
 impl CallbackServer {
     /// Binds `127.0.0.1:port` (0 = any free port) and starts serving.
     pub async fn bind(port: u16) -> Result<Self, ClientError> {
+        let listener_error = |error: std::io::Error| ClientError::CallbackListener {
+            port,
+            reason: listener_reason(&error),
+        };
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
             .await
-            .map_err(ClientError::CallbackListener)?;
-        let address = listener
-            .local_addr()
-            .map_err(ClientError::CallbackListener)?;
+            .map_err(listener_error)?;
+        let address = listener.local_addr().map_err(listener_error)?;
         let (sender, receiver) = mpsc::channel(4);
         let shared = Arc::new(Shared {
             expected: std::sync::Mutex::new(None),
@@ -68,6 +71,7 @@ impl CallbackServer {
         });
         Ok(Self {
             redirect_uri: format!("http://127.0.0.1:{}/callback", address.port()),
+            port: address.port(),
             shared,
             verdicts: tokio::sync::Mutex::new(receiver),
             shutdown,
@@ -96,9 +100,12 @@ impl CallbackServer {
         }
         match verdict {
             Err(_) => Err(ClientError::LoginTimeout(timeout)),
-            Ok(None) => Err(ClientError::CallbackListener(std::io::Error::other(
-                "the listener stopped",
-            ))),
+            // `shared` holds a sender, so the channel stays open while we
+            // live; this arm is here because `recv` has it.
+            Ok(None) => Err(ClientError::CallbackListener {
+                port: self.port,
+                reason: "the listener stopped".into(),
+            }),
             Ok(Some(verdict)) => verdict.map_err(ClientError::Callback),
         }
     }

@@ -20,6 +20,7 @@ use url::Url;
 use super::{
     ClientError,
     challenge::BearerChallenge,
+    error::{failure, plain_reason},
     resource::{resource_covers, same_resource},
 };
 
@@ -61,6 +62,23 @@ impl Discovery {
             .get("authorization_response_iss_parameter_supported")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false)
+    }
+
+    /// Whether asking for `offline_access` can get us a refresh token
+    /// (SEP-2207): the AS lists the scope in `scopes_supported`, and does not
+    /// say it never issues refresh tokens (`grant_types_supported` without
+    /// `refresh_token`).
+    pub fn offers_offline_access(&self) -> bool {
+        let listed = self
+            .metadata
+            .scopes_supported
+            .as_ref()
+            .is_some_and(|scopes| scopes.iter().any(|scope| scope == "offline_access"));
+        let refreshes = match self.metadata.additional_fields.get("grant_types_supported") {
+            Some(serde_json::Value::Array(grants)) => grants.iter().any(|g| g == "refresh_token"),
+            _ => true,
+        };
+        listed && refreshes
     }
 
     /// Whether the AS accepts Client ID Metadata Documents (rule CL-03).
@@ -260,27 +278,37 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     url: &Url,
     what: &'static str,
 ) -> Result<Option<T>, ClientError> {
-    let fetch_error = |message: String| ClientError::Fetch {
+    let hint = match what {
+        "authorization server metadata" => {
+            "is the authorization server running? (cargo run -p part3-as-full)"
+        }
+        _ => "is the resource server running? (cargo run -p part4-protected-rs)",
+    };
+    let fetch_error = |reason: String, unreachable: bool| ClientError::Fetch {
         what,
         url: url.to_string(),
-        message,
+        reason,
+        hint: unreachable.then_some(hint),
     };
     let response = http
         .get(url.clone())
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|error| fetch_error(error.to_string()))?;
+        .map_err(|error| {
+            let (unreachable, reason) = failure(&error);
+            fetch_error(reason, unreachable)
+        })?;
     match response.status().as_u16() {
         200 => {}
         404 | 405 | 401 | 403 => return Ok(None),
-        status => return Err(fetch_error(format!("HTTP {status}"))),
+        status => return Err(fetch_error(format!("HTTP {status}"), false)),
     }
     let body = response
         .bytes()
         .await
-        .map_err(|error| fetch_error(error.to_string()))?;
+        .map_err(|error| fetch_error(plain_reason(&error), false))?;
     serde_json::from_slice(&body)
         .map(Some)
-        .map_err(|error| fetch_error(format!("not the expected JSON: {error}")))
+        .map_err(|error| fetch_error(format!("not the expected JSON: {error}"), false))
 }

@@ -7,7 +7,8 @@
 //!
 //! - [`options`]: the command line ([`Options`]); [`outcome`]: what a run returns.
 //! - [`resource`]: the canonical server URL, which is also the RFC 8707 `resource`.
-//! - [`session`]: MCP sessions through rmcp's `AuthClient`; 401/403 ⇒ authorize, retry.
+//! - [`session`]: the MCP lifecycle (`server/discover` of 2026-07-28 or
+//!   `initialize` of 2025-11-25) through rmcp's `AuthClient`; 401/403 ⇒ authorize, retry.
 //! - [`challenge`]: parsing `WWW-Authenticate: Bearer …`.
 //! - [`discovery`]: Protected Resource Metadata, then authorization server metadata.
 //! - [`registration`]: pre-registered id, Client ID Metadata Document, or DCR.
@@ -16,8 +17,10 @@
 //!   [`browser`]: opening the URL.
 //! - [`tokens`]: the token cache file; rmcp keeps and refreshes the tokens.
 //! - [`transcript`]: the steps, for people; [`error`]: what can fail, and exit codes.
-//! - [`scripted_browser`]: a stand-in for a person at a browser, for tests and demos;
-//!   [`html_form`] reads the login page for it, [`login_form`] fills it in.
+//!
+//! The stand-in for a person at a browser, used by tests and the demo, is
+//! not part of this library: it is the `part5-scripted-browser` program
+//! (`src/bin/scripted_browser.rs`), which the client starts like any browser.
 //!
 //! What rmcp does and what we add is said at the top of each module.
 
@@ -27,15 +30,12 @@ pub mod callback;
 pub mod challenge;
 pub mod discovery;
 pub mod error;
-pub mod html_form;
-pub mod login_form;
 pub mod options;
 pub mod outcome;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;
 pub mod resource;
-pub mod scripted_browser;
 pub mod session;
 pub mod tokens;
 pub mod transcript;
@@ -75,12 +75,20 @@ pub async fn run(
     let (server_name, server_version) =
         server.map_or_else(Default::default, |s| (s.name, s.version));
     let protocol_version = info
-        .map(|info| info.protocol_version.to_string())
+        .map(|info| info.protocol_version.clone())
         .unwrap_or_default();
+    // 2026-07-28 has no `initialize`: rmcp got there with `server/discover`.
+    let lifecycle = if protocol_version.has_initialize() {
+        "initialize"
+    } else {
+        "server/discover"
+    };
+    let protocol_version = protocol_version.to_string();
     flow.transcript.step(Step::Connected {
         server_name: server_name.clone(),
         server_version: server_version.clone(),
         protocol_version: protocol_version.clone(),
+        lifecycle: lifecycle.into(),
     });
     let tools = flow.list_tools(&mut session).await?;
     let tools: Vec<String> = tools
@@ -134,12 +142,15 @@ pub(crate) struct Flow {
     registration: Option<Registration>,
     /// A client id (and its issuer) from the token cache.
     cached_client: Option<(String, Option<String>)>,
+    /// The resource moved to another authorization server during this run,
+    /// so `--client-id`, registered with the first one, is not used (SEP-2352).
+    issuer_changed: bool,
     /// The scopes granted to the cached tokens. rmcp only tracks the scopes
     /// of grants it made itself in this process, so without these a 403
     /// upgrade after a cached login would ask for the new scope alone and
     /// lose the old ones (rule CL-05: the union).
     cached_scopes: Vec<String>,
-    callback: Option<CallbackServer>,
+    callback: Option<Arc<CallbackServer>>,
     has_token: bool,
     logins: u32,
     upgraded: bool,
@@ -158,7 +169,7 @@ impl Flow {
         let server_url = resource::canonical_server_url(&options.server_url)?;
         let build_error = |error: reqwest::Error| ClientError::Connect {
             url: server_url.to_string(),
-            message: error.to_string(),
+            reason: error::plain_reason(&error),
         };
         let discovery_http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -172,10 +183,7 @@ impl Flow {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(build_error)?;
-        let mut manager = AuthorizationManager::new(server_url.as_str()).await?;
-        if let Some(path) = &options.token_cache {
-            manager.set_credential_store(tokens::FileTokenCache::new(path, server_url.as_str()));
-        }
+        let manager = fresh_manager(&server_url, options.token_cache.as_deref(), false).await?;
         Ok(Self {
             options: options.clone(),
             token_resource: server_url.to_string(),
@@ -187,6 +195,7 @@ impl Flow {
             discovery: None,
             registration: None,
             cached_client: None,
+            issuer_changed: false,
             cached_scopes: Vec::new(),
             callback: None,
             has_token: false,
@@ -210,6 +219,7 @@ impl Flow {
         let Some(stored) = cache.load().await? else {
             return Ok(());
         };
+        let cached_issuer = stored.issuer.clone();
         if self
             .options
             .client_id
@@ -225,13 +235,22 @@ impl Flow {
         self.cached_scopes = stored.granted_scopes.clone();
         let discovery =
             match discovery::discover(&self.discovery_http, &self.server_url, None).await {
-                Ok(discovery) if stored.issuer.as_deref() == Some(discovery.issuer.as_str()) => {
+                Ok(discovery) if cached_issuer.as_deref() == Some(discovery.issuer.as_str()) => {
                     discovery
                 }
-                Ok(_) | Err(_) => return Ok(()), // Not usable here: start as if there were no cache.
+                Ok(_) => {
+                    // SEP-2352: the tokens and client id of another authorization
+                    // server are of no use here, and must not reach this one.
+                    self.cached_client = None;
+                    self.cached_scopes.clear();
+                    cache.clear().await?;
+                    return Ok(());
+                }
+                Err(_) => return Ok(()), // Not usable now: start as if there were no cache.
             };
         let secret = self.options.client_secret.clone();
         let registration = Registration {
+            issuer: discovery.issuer.clone(),
             client_secret: secret
                 .filter(|_| self.options.client_id.as_deref() == Some(&stored.client_id)),
             client_id: stored.client_id,
@@ -254,4 +273,37 @@ impl Flow {
         Ok(())
     }
     // ANCHOR_END: use_cached_tokens
+
+    /// A manager for another authorization server: nothing of the old one
+    /// carried over (see [`Flow::authorize`]'s `bind_to_issuer`).
+    pub(crate) async fn fresh_manager(
+        &self,
+        clear_cache: bool,
+    ) -> Result<AuthorizationManager, ClientError> {
+        fresh_manager(
+            &self.server_url,
+            self.options.token_cache.as_deref(),
+            clear_cache,
+        )
+        .await
+    }
+}
+
+/// rmcp's `AuthorizationManager` for `server_url`, keeping its tokens in
+/// `--token-cache` when given (emptied first with `clear_cache`), else in
+/// memory.
+async fn fresh_manager(
+    server_url: &Url,
+    token_cache: Option<&std::path::Path>,
+    clear_cache: bool,
+) -> Result<AuthorizationManager, ClientError> {
+    let mut manager = AuthorizationManager::new(server_url.as_str()).await?;
+    if let Some(path) = token_cache {
+        let cache = tokens::FileTokenCache::new(path, server_url.as_str());
+        if clear_cache {
+            cache.clear().await?;
+        }
+        manager.set_credential_store(cache);
+    }
+    Ok(manager)
 }

@@ -66,9 +66,34 @@ pub struct Options {
     /// Print the results as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Log filter, in `RUST_LOG` syntax; logs go to stderr.
-    #[arg(long, env = "MCP_CLIENT_LOG", default_value = "warn")]
+    /// Which MCP lifecycle to use: `auto` probes with `server/discover`
+    /// (2026-07-28) and falls back to `initialize` (2025-11-25); a version
+    /// forces that one.
+    #[arg(long, env = "MCP_PROTOCOL", value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
+    /// Log filter, in `RUST_LOG` syntax; logs go to stderr. The default
+    /// silences rmcp's transport worker, whose failures the client reports
+    /// itself in plain words.
+    #[arg(long, env = "MCP_CLIENT_LOG", default_value = DEFAULT_LOG_FILTER)]
     pub log_level: String,
+}
+
+/// The default `--log-level`: warnings, but not from rmcp's transport
+/// worker, which logs every failed connection at ERROR with a debug dump of
+/// its types; the client turns those failures into one plain message.
+pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp::transport::worker=off";
+
+/// `--protocol`: the MCP protocol versions this client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// `server/discover` first, `initialize` when the server does not know it.
+    Auto,
+    /// Only the `initialize` handshake of MCP 2025-11-25 (sessions).
+    #[value(name = "2025-11-25")]
+    V2025_11_25,
+    /// Only `server/discover` of MCP 2026-07-28 (no sessions, no `initialize`).
+    #[value(name = "2026-07-28")]
+    V2026_07_28,
 }
 // ANCHOR_END: options
 
@@ -87,7 +112,8 @@ impl Options {
             token_cache: None,
             name: "world".into(),
             json: false,
-            log_level: "warn".into(),
+            protocol: Protocol::Auto,
+            log_level: DEFAULT_LOG_FILTER.into(),
         }
     }
 

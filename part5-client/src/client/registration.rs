@@ -16,6 +16,9 @@ use super::{ClientError, discovery::Discovery};
 /// The client id this run uses, and how it was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
+    /// The authorization server this client id belongs to; it is never sent
+    /// to another one (SEP-2352).
+    pub issuer: String,
     /// The `client_id` sent to the AS.
     pub client_id: String,
     /// A secret, for confidential pre-registered or DCR clients; never printed.
@@ -74,6 +77,7 @@ pub async fn register(
 ) -> Result<Registration, ClientError> {
     let registration = if let Some(client_id) = &identity.client_id {
         Registration {
+            issuer: discovery.issuer.clone(),
             client_id: client_id.clone(),
             client_secret: identity.client_secret.clone(),
             method: RegistrationMethod::PreRegistered,
@@ -85,12 +89,14 @@ pub async fn register(
     {
         check_metadata_document_url(url)?;
         Registration {
+            issuer: discovery.issuer.clone(),
             client_id: url.to_owned(),
             client_secret: None,
             method: RegistrationMethod::MetadataDocument,
         }
     } else if let Some(client_id) = cached {
         Registration {
+            issuer: discovery.issuer.clone(),
             client_id: client_id.to_owned(),
             client_secret: None,
             method: RegistrationMethod::Cached,
@@ -108,6 +114,7 @@ pub async fn register(
             .await
             .map_err(|error| ClientError::Registration(error.to_string()))?;
         Registration {
+            issuer: discovery.issuer.clone(),
             client_id: config.client_id,
             client_secret: config.client_secret,
             method: RegistrationMethod::Dynamic { endpoint },

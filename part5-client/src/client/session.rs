@@ -10,9 +10,10 @@
 //! 403 reaches the caller: authorize (once), then open a new session.
 
 use rmcp::{
-    RoleClient, ServiceExt as _,
+    ClientLifecycleMode, ClientServiceExt as _, RoleClient,
     model::{
         CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+        ProtocolVersion,
     },
     service::RunningService,
     transport::{
@@ -20,15 +21,24 @@ use rmcp::{
     },
 };
 
-use super::{ClientError, Flow, challenge::BearerChallenge, transcript::Step};
+use super::{
+    ClientError, Flow,
+    authorize::Reason,
+    challenge::BearerChallenge,
+    discovery::{Discovery, discover},
+    error::{failure, plain_reason},
+    options::Protocol,
+    transcript::Step,
+};
 
 /// A running MCP session.
 pub type McpSession = RunningService<RoleClient, ClientConfig>;
 
 impl Flow {
     // ANCHOR: connect
-    /// Opens a session (`initialize`). A server that protects even
-    /// `initialize` gets its 401 answered by authorizing first.
+    /// Starts talking to the server in the lifecycle `--protocol` asks for
+    /// (see [`lifecycle`]). A server that protects even the first request
+    /// gets its 401 answered by authorizing first.
     pub(super) async fn connect(&mut self) -> Result<McpSession, ClientError> {
         loop {
             self.transcript.step(Step::Connecting {
@@ -37,11 +47,8 @@ impl Flow {
             });
             let config = StreamableHttpClientTransportConfig::with_uri(self.server_url.as_str());
             let transport = StreamableHttpClientTransport::with_client(self.auth.clone(), config);
-            let client = ClientConfig::new(
-                ClientCapabilities::default(),
-                Implementation::new("part5-client", env!("CARGO_PKG_VERSION")),
-            );
-            match client.serve(transport).await {
+            let (client, mode) = lifecycle(self.options.protocol);
+            match client.serve_with_lifecycle(transport, mode).await {
                 Ok(session) => return Ok(session),
                 Err(error) => match error.auth_challenge() {
                     Some(header) => {
@@ -49,9 +56,12 @@ impl Flow {
                         self.on_refusal(&challenge).await?;
                     }
                     None => {
-                        return Err(ClientError::Connect {
-                            url: self.server_url.to_string(),
-                            message: error.to_string(),
+                        let url = self.server_url.to_string();
+                        let (unreachable, reason) = failure(&error);
+                        return Err(if unreachable {
+                            ClientError::Unreachable { url, reason }
+                        } else {
+                            ClientError::Connect { url, reason }
                         });
                     }
                 },
@@ -108,7 +118,7 @@ impl Flow {
             let Some(header) = error.auth_challenge() else {
                 return Err(ClientError::Mcp {
                     request: request.to_owned(),
-                    message: error.to_string(),
+                    reason: plain_reason(&error),
                 });
             };
             let challenge = parse_challenge(header);
@@ -123,7 +133,13 @@ impl Flow {
     // ANCHOR_END: call_tool
 
     // ANCHOR: on_refusal
-    /// Decides what a 401/403 challenge calls for, or gives up.
+    /// Decides what a 401/403 challenge calls for, or gives up: a 403
+    /// `insufficient_scope` gets one re-authorization for more scopes
+    /// (rule CL-05); a 401 gets a login, unless we logged in already at
+    /// the authorization server the resource names (then logging in again
+    /// would not help). A 401 after a login that names another
+    /// authorization server is a migration (SEP-2352): one more login,
+    /// there.
     async fn on_refusal(&mut self, challenge: &BearerChallenge) -> Result<(), ClientError> {
         let upgrade = challenge.is_insufficient_scope();
         self.transcript.step(Step::Challenge {
@@ -140,19 +156,79 @@ impl Flow {
                 )));
             }
             self.upgraded = true;
-        } else if self.logins > 0 {
-            return Err(ClientError::StillUnauthorized(format!(
-                "401 {} after logging in",
-                challenge
-                    .error
-                    .as_deref()
-                    .unwrap_or("without an error code")
-            )));
+            let discovery = match self.discovery.clone() {
+                Some(discovery) => discovery,
+                None => self.discover(challenge).await?,
+            };
+            return self.authorize(challenge, discovery, Reason::Upgrade).await;
         }
-        self.authorize(challenge, upgrade).await
+        let discovery = self.discover(challenge).await?;
+        if self.logins > 0 {
+            let bound = self.registration.as_ref().map(|r| r.issuer.as_str());
+            if bound == Some(discovery.issuer.as_str()) || self.issuer_changed {
+                return Err(ClientError::StillUnauthorized(format!(
+                    "401 {} after logging in",
+                    challenge
+                        .error
+                        .as_deref()
+                        .unwrap_or("without an error code")
+                )));
+            }
+        }
+        self.authorize(challenge, discovery, Reason::Login).await
+    }
+
+    /// rule CL-01, CL-02: what protects the server, and who issues its
+    /// tokens, as of this challenge.
+    async fn discover(&self, challenge: &BearerChallenge) -> Result<Discovery, ClientError> {
+        let discovery = discover(&self.discovery_http, &self.server_url, Some(challenge)).await?;
+        self.report_discovery(&discovery);
+        Ok(discovery)
     }
     // ANCHOR_END: on_refusal
 }
+
+// ANCHOR: lifecycle
+/// Who we are, and how rmcp starts the conversation (MCP 2026-07-28
+/// §Lifecycle, 2025-11-25 §Lifecycle):
+///
+/// - `auto`: rmcp's `ClientLifecycleMode::Auto` sends `server/discover`
+///   and, when the server answers it with a JSON-RPC error (a server that
+///   only knows 2025-11-25 says "method not found"), falls back to
+///   `initialize` with 2025-11-25 on the same transport;
+/// - `2026-07-28`: `server/discover` only; a server that does not know it
+///   is an error;
+/// - `2025-11-25`: the `initialize` handshake only, as a 2025 client would.
+///
+/// Either way rmcp then sends `MCP-Protocol-Version` with the negotiated
+/// version on every request, and with 2026-07-28 the client information in
+/// each request's `_meta` instead of a session.
+pub fn lifecycle(protocol: Protocol) -> (ClientConfig, ClientLifecycleMode) {
+    let client = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("part5-client", env!("CARGO_PKG_VERSION")),
+    );
+    match protocol {
+        Protocol::Auto => (
+            client,
+            ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: Some(ProtocolVersion::V_2025_11_25),
+            },
+        ),
+        Protocol::V2026_07_28 => (
+            client,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        ),
+        Protocol::V2025_11_25 => (
+            client.with_protocol_version(ProtocolVersion::V_2025_11_25),
+            ClientLifecycleMode::Initialize,
+        ),
+    }
+}
+// ANCHOR_END: lifecycle
 
 /// The Bearer challenge in the header rmcp handed over; a 401 without one
 /// still means "authorize", with discovery from the well-known URLs.

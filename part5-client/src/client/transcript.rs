@@ -12,11 +12,13 @@ use std::{fmt, sync::Mutex, time::Duration};
 pub enum Step {
     /// Opening an MCP session; `with_token` says whether a bearer token goes along.
     Connecting { url: String, with_token: bool },
-    /// The server answered `initialize`.
+    /// The server answered `server/discover` (MCP 2026-07-28) or
+    /// `initialize` (2025-11-25); `lifecycle` names which.
     Connected {
         server_name: String,
         server_version: String,
         protocol_version: String,
+        lifecycle: String,
     },
     /// The tools the server offers.
     Tools { names: Vec<String> },
@@ -41,6 +43,9 @@ pub enum Step {
         issuer: String,
         metadata_url: String,
     },
+    /// The resource now names another authorization server than the one our
+    /// client id and tokens come from; both are forgotten (SEP-2352).
+    IssuerChanged { from: String, to: String },
     /// Tokens from `--token-cache` are used.
     CachedTokens { path: String },
     /// How the client got its client id (rule CL-03).
@@ -83,9 +88,11 @@ impl fmt::Display for Step {
                 server_name,
                 server_version,
                 protocol_version,
+                lifecycle,
             } => write!(
                 f,
-                "connected to {server_name} {server_version}, MCP protocol {protocol_version}"
+                "connected to {server_name} {server_version}, MCP protocol {protocol_version} \
+                 (negotiated with {lifecycle})"
             ),
             Self::Tools { names } => write!(f, "tools offered: {}", names.join(", ")),
             Self::Calling { tool } => write!(f, "calling {tool}"),
@@ -127,6 +134,11 @@ impl fmt::Display for Step {
                     "authorization server {issuer} (metadata at {metadata_url})"
                 )
             }
+            Self::IssuerChanged { from, to } => write!(
+                f,
+                "the resource now names authorization server {to} instead of {from}: \
+                 forgetting the client id and tokens of {from}"
+            ),
             Self::CachedTokens { path } => write!(f, "using cached tokens from {path}"),
             Self::Registered { method, client_id } => {
                 write!(f, "client id {client_id} ({method})")

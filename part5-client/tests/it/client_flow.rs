@@ -64,7 +64,7 @@ async fn cl_full_flow_with_dynamic_registration() {
         );
     });
     assert!(steps.contains(&Step::BrowserOpened {
-        program: "scripted browser".into()
+        program: env!("CARGO_BIN_EXE_part5-scripted-browser").into()
     }));
     assert!(steps.iter().any(|step| matches!(step, Step::Registered { method, .. } if method.starts_with("registered dynamically"))));
 }

@@ -32,7 +32,7 @@ pub fn as_router(state: Shared) -> Router {
 async fn as_metadata(State(state): State<Shared>) -> Json<Value> {
     let state = state.lock().expect("state");
     let issuer = &state.issuer;
-    Json(json!({
+    let mut metadata = json!({
         "issuer": state.behaviour.metadata_issuer.clone().unwrap_or_else(|| issuer.clone()),
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
@@ -42,7 +42,11 @@ async fn as_metadata(State(state): State<Shared>) -> Json<Value> {
         "code_challenge_methods_supported": state.behaviour.challenge_methods,
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
         "authorization_response_iss_parameter_supported": true,
-    }))
+    });
+    if let Some(scopes) = &state.behaviour.as_scopes_supported {
+        metadata["scopes_supported"] = json!(scopes);
+    }
+    Json(metadata)
 }
 
 async fn register(State(state): State<Shared>, Json(body): Json<Value>) -> Response {

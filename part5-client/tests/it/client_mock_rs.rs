@@ -4,7 +4,7 @@
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use axum::{
     Json, Router,
@@ -18,7 +18,7 @@ use rmcp::{
     ServerHandler,
     handler::server::router::tool::ToolRouter,
     handler::server::wrapper::Parameters,
-    model::{Implementation, ServerCapabilities, ServerConfig},
+    model::{Implementation, ProtocolVersion, ServerCapabilities, ServerConfig},
     tool, tool_handler, tool_router,
     transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -36,13 +36,16 @@ pub struct GreetArgs {
 #[derive(Debug, Clone)]
 pub struct MockTools {
     tool_router: ToolRouter<Self>,
+    /// Speak MCP 2026-07-28 and nothing older.
+    modern_only: bool,
 }
 
 #[tool_router]
 impl MockTools {
-    fn new() -> Self {
+    fn new(modern_only: bool) -> Self {
         Self {
             tool_router: Self::tool_router(),
+            modern_only,
         }
     }
 
@@ -63,17 +66,43 @@ impl ServerHandler for MockTools {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("mock-protected-rs", "9.9.9"))
     }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        if self.modern_only {
+            Cow::Borrowed(&[ProtocolVersion::V_2026_07_28])
+        } else {
+            Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+        }
+    }
 }
 
 pub fn rs_router(state: Shared) -> Router {
-    let mcp = StreamableHttpService::new(
-        || Ok(MockTools::new()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    Router::new()
-        .route("/.well-known/oauth-protected-resource/mcp", get(prm))
-        .nest_service("/mcp", mcp)
+    let modern_only = state.lock().expect("state").behaviour.modern_only;
+    let router = Router::new().route("/.well-known/oauth-protected-resource/mcp", get(prm));
+    let router = if modern_only {
+        // No sessions, and per-request protocol metadata required.
+        let mut config = StreamableHttpServerConfig::default();
+        config.legacy_session_mode = false;
+        config.stateless_protocol_metadata_required = true;
+        router.nest_service(
+            "/mcp",
+            StreamableHttpService::new(
+                || Ok(MockTools::new(true)),
+                Arc::new(LocalSessionManager::default()),
+                config,
+            ),
+        )
+    } else {
+        router.nest_service(
+            "/mcp",
+            StreamableHttpService::new(
+                || Ok(MockTools::new(false)),
+                Arc::new(LocalSessionManager::default()),
+                StreamableHttpServerConfig::default(),
+            ),
+        )
+    };
+    router
         .layer(middleware::from_fn_with_state(state.clone(), rs_guard))
         .with_state(state)
 }
@@ -101,8 +130,24 @@ async fn rs_guard(State(state): State<Shared>, request: Request, next: Next) -> 
         .unwrap_or_default();
     let message: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let protected = message["method"] == "tools/call" && message["params"]["name"] == "server_time";
+    let version = parts
+        .headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let refusal = {
         let mut state = state.lock().expect("state");
+        if let Some(method) = message["method"].as_str() {
+            state.rs_methods.push((method.to_owned(), version.clone()));
+            // A 2026-07-28 server has no `initialize` and wants the version
+            // header on every request.
+            let modern = state.behaviour.modern_only;
+            if modern && (method == "initialize" || version.as_deref() != Some("2026-07-28")) {
+                let error = json!({"jsonrpc": "2.0", "id": message["id"], "error": {
+                    "code": -32600, "message": "this server speaks MCP 2026-07-28 only"}});
+                return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+            }
+        }
         state.rs_requests.push((
             parts.method.to_string(),
             parts.uri.to_string(),

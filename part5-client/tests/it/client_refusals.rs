@@ -136,6 +136,6 @@ async fn unreachable_server_exits_1() {
     drop(listener);
     let (result, _) = run_with(&Options::for_tests(format!("http://{address}/mcp")), false).await;
     let error = result.expect_err("unreachable");
-    assert!(matches!(error, ClientError::Connect { .. }), "{error}");
+    assert!(matches!(error, ClientError::Unreachable { .. }), "{error}");
     assert_eq!(error.exit_code(), 1);
 }

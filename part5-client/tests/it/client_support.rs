@@ -12,8 +12,9 @@ use std::{
 };
 
 use part5_client::client::{
-    ClientError, Options, Outcome, RecordingTranscript, Step, run,
-    scripted_browser::ScriptedBrowser,
+    ClientError, Options, Outcome, RecordingTranscript, Step,
+    browser::{BrowserCommand, SystemBrowser},
+    run,
 };
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -38,6 +39,11 @@ pub struct Behaviour {
     pub challenge_methods: Vec<String>,
     /// The PRM `resource` (None: the MCP URL).
     pub prm_resource: Option<String>,
+    /// The RS speaks MCP 2026-07-28 only: no `initialize`, and every request
+    /// must carry `MCP-Protocol-Version: 2026-07-28` (400 otherwise).
+    pub modern_only: bool,
+    /// `scopes_supported` of the AS metadata (None: not listed).
+    pub as_scopes_supported: Option<Vec<String>>,
 }
 
 impl Default for Behaviour {
@@ -51,6 +57,8 @@ impl Default for Behaviour {
             metadata_issuer: None,
             challenge_methods: vec!["S256".into()],
             prm_resource: None,
+            modern_only: false,
+            as_scopes_supported: None,
         }
     }
 }
@@ -74,6 +82,8 @@ pub struct MockState {
     pub token_requests: Vec<HashMap<String, String>>,
     /// (method, path and query, Authorization header) of every RS request.
     pub rs_requests: Vec<(String, String, Option<String>)>,
+    /// (JSON-RPC method, `MCP-Protocol-Version` header) of every RS POST.
+    pub rs_methods: Vec<(String, Option<String>)>,
     pub access_tokens: HashMap<String, Issued>,
     pub refresh_tokens: HashMap<String, Issued>,
     pub pending: HashMap<String, HashMap<String, String>>,
@@ -135,13 +145,21 @@ impl Mocks {
     }
 }
 
-/// The demo user at a browser; `deny` presses Deny.
-pub fn person(deny: bool) -> Arc<ScriptedBrowser> {
-    Arc::new(ScriptedBrowser {
-        username: "demo_user".into(),
-        password: "demo_password".into(),
-        deny,
-    })
+/// The demo user at a browser: the `part5-scripted-browser` program,
+/// started the way the client starts any browser; `deny` presses Deny.
+pub fn person(deny: bool) -> Arc<SystemBrowser> {
+    let args: &[&str] = if deny { &["--deny"] } else { &[] };
+    Arc::new(scripted_browser(args))
+}
+
+/// `part5-scripted-browser` with these arguments before the URL.
+pub fn scripted_browser(args: &[&str]) -> SystemBrowser {
+    SystemBrowser {
+        command: BrowserCommand {
+            program: env!("CARGO_BIN_EXE_part5-scripted-browser").into(),
+            args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+        },
+    }
 }
 
 /// Runs the client in-process with the scripted browser; returns the result and the transcript.

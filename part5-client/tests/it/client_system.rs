@@ -8,7 +8,7 @@
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
 
-use std::{collections::BTreeMap, path::Path, sync::Arc, sync::Mutex, time::Duration};
+use std::{path::Path, sync::Arc, sync::Mutex, time::Duration};
 
 use futures::future::BoxFuture;
 use oauth2::TokenResponse as _;
@@ -17,29 +17,31 @@ use part5_client::{
     authorization_server::Config as AsConfig,
     client::{
         BrowserOpener, ClientError, Options, Outcome, RecordingTranscript, Step,
-        browser::BrowserError, callback::CallbackError, html_form::parse_forms, run,
-        scripted_browser::ScriptedBrowser, tokens::FileTokenCache,
+        browser::BrowserError, callback::CallbackError, run, tokens::FileTokenCache,
     },
 };
-use reqwest::{StatusCode, header};
+use reqwest::StatusCode;
 use rmcp::transport::auth::{CredentialStore as _, StoredCredentials};
 use serde_json::json;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::support::{PASSWORD, TestAs, TestServer, USERNAME, introspect, token_request};
+use crate::{
+    client_support::person,
+    support::{TestAs, TestServer, introspect, token_request},
+};
 
 /// The real AS and RS, configured for each other.
-struct System {
-    auth: TestAs,
-    server: TestServer,
-    mcp_url: String,
+pub struct System {
+    pub auth: TestAs,
+    pub server: TestServer,
+    pub mcp_url: String,
 }
 
 impl System {
     /// Binds the RS first so the AS can be told its URL (the token audience),
     /// then lets the test adjust either configuration.
-    async fn start(
+    pub async fn start(
         as_config: impl FnOnce(&mut AsConfig),
         rs_config: impl FnOnce(&mut Config),
     ) -> Self {
@@ -62,7 +64,7 @@ impl System {
 
     /// Stops the RS and starts it again on the same address with another
     /// configuration (same canonical URL, so cached tokens still apply).
-    async fn restart_rs(self, rs_config: impl FnOnce(&mut Config)) -> Self {
+    pub async fn restart_rs(self, rs_config: impl FnOnce(&mut Config)) -> Self {
         let address = self
             .server
             .base_url
@@ -76,25 +78,16 @@ impl System {
     }
 }
 
-fn rs_config_for(auth: &TestAs, mcp_url: &str, adjust: impl FnOnce(&mut Config)) -> Config {
+pub fn rs_config_for(auth: &TestAs, mcp_url: &str, adjust: impl FnOnce(&mut Config)) -> Config {
     let mut config = Config::for_tests(&auth.issuer);
     config.public_url = mcp_url.to_owned();
     adjust(&mut config);
     config
 }
 
-/// The demo user at a browser.
-fn person(deny: bool) -> ScriptedBrowser {
-    ScriptedBrowser {
-        username: USERNAME.into(),
-        password: PASSWORD.into(),
-        deny,
-    }
-}
-
 /// Client options for `mcp_url`, tokens kept in `cache`, a short login timeout
 /// so a broken test fails fast.
-fn options(mcp_url: &str, cache: &Path) -> Options {
+pub fn options(mcp_url: &str, cache: &Path) -> Options {
     Options {
         token_cache: Some(cache.to_path_buf()),
         login_timeout: 30,
@@ -103,7 +96,7 @@ fn options(mcp_url: &str, cache: &Path) -> Options {
 }
 
 /// Runs the client in-process; returns the result and the transcript.
-async fn run_client(
+pub async fn run_client(
     options: &Options,
     browser: Arc<dyn BrowserOpener>,
 ) -> (Result<Outcome, ClientError>, Vec<Step>) {
@@ -113,7 +106,7 @@ async fn run_client(
 }
 
 /// What the client saved in its token cache for `mcp_url`.
-async fn cached(path: &Path, mcp_url: &str) -> Option<StoredCredentials> {
+pub async fn cached(path: &Path, mcp_url: &str) -> Option<StoredCredentials> {
     FileTokenCache::new(path, mcp_url)
         .load()
         .await
@@ -121,7 +114,7 @@ async fn cached(path: &Path, mcp_url: &str) -> Option<StoredCredentials> {
 }
 
 /// The cached access and refresh tokens.
-async fn cached_tokens(path: &Path, mcp_url: &str) -> (String, String) {
+pub async fn cached_tokens(path: &Path, mcp_url: &str) -> (String, String) {
     let stored = cached(path, mcp_url).await.expect("cached credentials");
     let response = stored.token_response.expect("a token response");
     let refresh = response.refresh_token().expect("a refresh token");
@@ -132,7 +125,7 @@ async fn cached_tokens(path: &Path, mcp_url: &str) -> (String, String) {
 }
 
 /// The text a tool returned.
-fn text(outcome: &Outcome, tool: &str) -> String {
+pub fn text(outcome: &Outcome, tool: &str) -> String {
     let call = outcome
         .calls
         .iter()
@@ -145,7 +138,7 @@ fn text(outcome: &Outcome, tool: &str) -> String {
         .collect()
 }
 
-fn count(steps: &[Step], wanted: impl Fn(&Step) -> bool) -> usize {
+pub fn count(steps: &[Step], wanted: impl Fn(&Step) -> bool) -> usize {
     steps.iter().filter(|step| wanted(step)).count()
 }
 
@@ -155,8 +148,7 @@ async fn cl07_full_flow_against_the_real_servers_never_shows_the_token() {
     let system = System::start(|_| {}, |_| {}).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("tokens.json");
-    let (result, steps) =
-        run_client(&options(&system.mcp_url, &cache), Arc::new(person(false))).await;
+    let (result, steps) = run_client(&options(&system.mcp_url, &cache), person(false)).await;
     let outcome = result.expect("the run succeeds");
 
     assert_eq!(outcome.server_name, "mcp-demo-resource-server");
@@ -224,8 +216,7 @@ async fn cl04_denied_login_exits_2_and_no_token_is_issued() {
     let system = System::start(|_| {}, |_| {}).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("tokens.json");
-    let (result, steps) =
-        run_client(&options(&system.mcp_url, &cache), Arc::new(person(true))).await;
+    let (result, steps) = run_client(&options(&system.mcp_url, &cache), person(true)).await;
     let error = result.expect_err("the login was denied");
     assert!(
         matches!(&error, ClientError::Callback(CallbackError::Denied { error, .. }) if error == "access_denied"),
@@ -254,11 +245,11 @@ enum Tamper {
     Issuer,
 }
 
-/// A browser that logs in on the real page like the scripted one, but
-/// replaces `state` or `iss` in the AS's redirect before loading it (what an
-/// attacker's forged redirect looks like to the client's listener).
+/// A browser that logs in on the real page with `part5-scripted-browser
+/// --print-callback`, then replaces `state` or `iss` in the AS's redirect
+/// before loading it (what an attacker's forged redirect looks like to the
+/// client's listener).
 struct TamperingBrowser {
-    person: ScriptedBrowser,
     tamper: Tamper,
     /// The status the client's listener answered.
     delivered: Mutex<Option<u16>>,
@@ -266,55 +257,19 @@ struct TamperingBrowser {
 
 impl TamperingBrowser {
     async fn visit(&self, authorization_url: &str) -> Result<u16, String> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_part5-scripted-browser"))
+            .args(["--print-callback", authorization_url])
+            .output()
+            .await
             .map_err(|e| e.to_string())?;
-        let mut url = Url::parse(authorization_url).map_err(|e| e.to_string())?;
-        let origin = url.origin();
-        let mut cookies = BTreeMap::new();
-        let mut body: Option<Vec<(String, String)>> = None;
-        for _ in 0..10 {
-            let mut request = match body.take() {
-                Some(fields) => http.post(url.clone()).form(&fields),
-                None => http.get(url.clone()),
-            };
-            if !cookies.is_empty() {
-                let jar: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                request = request.header(header::COOKIE, jar.join("; "));
-            }
-            let response = request.send().await.map_err(|e| e.to_string())?;
-            for value in response.headers().get_all(header::SET_COOKIE) {
-                let pair = value.to_str().unwrap_or_default().split(';').next();
-                if let Some((name, value)) = pair.and_then(|pair| pair.split_once('=')) {
-                    cookies.insert(name.trim().to_owned(), value.trim().to_owned());
-                }
-            }
-            if response.status().is_redirection() {
-                let location = response.headers()[header::LOCATION]
-                    .to_str()
-                    .map_err(|e| e.to_string())?;
-                let next = url.join(location).map_err(|e| e.to_string())?;
-                if next.origin() == origin {
-                    url = next;
-                    continue;
-                }
-                let forged = self.forge(&next);
-                let answer = http.get(forged).send().await.map_err(|e| e.to_string())?;
-                return Ok(answer.status().as_u16());
-            }
-            let html = response.text().await.map_err(|e| e.to_string())?;
-            let (form, fields) = self
-                .person
-                .fill(&parse_forms(&html), &url)
-                .map_err(|e| e.to_string())?;
-            if let Some(action) = form.action.as_deref().filter(|a| !a.is_empty()) {
-                url = url.join(action).map_err(|e| e.to_string())?;
-            }
-            body = Some(fields);
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
         }
-        Err("too many pages".into())
+        let callback = String::from_utf8_lossy(&output.stdout);
+        let callback = Url::parse(callback.trim()).map_err(|e| e.to_string())?;
+        let forged = self.forge(&callback);
+        let answer = reqwest::get(forged).await.map_err(|e| e.to_string())?;
+        Ok(answer.status().as_u16())
     }
 
     /// The callback URL with the chosen parameter replaced.
@@ -357,7 +312,6 @@ async fn run_tampered(tamper: Tamper) -> (ClientError, Vec<Step>, Option<u16>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("tokens.json");
     let browser = Arc::new(TamperingBrowser {
-        person: person(false),
         tamper,
         delivered: Mutex::new(None),
     });
@@ -407,7 +361,7 @@ async fn cl06_expired_access_token_is_refreshed_at_the_real_token_endpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("tokens.json");
     let options = options(&system.mcp_url, &cache);
-    let (first, _) = run_client(&options, Arc::new(person(false))).await;
+    let (first, _) = run_client(&options, person(false)).await;
     assert_eq!(first.expect("the first run logs in").logins, 1);
     let (old_access, old_refresh) = cached_tokens(&cache, &system.mcp_url).await;
 
@@ -420,7 +374,7 @@ async fn cl06_expired_access_token_is_refreshed_at_the_real_token_endpoint() {
     );
 
     // A browser that fails the test if the client asks for a login.
-    let (second, steps) = run_client(&options, Arc::new(person(true))).await;
+    let (second, steps) = run_client(&options, person(true)).await;
     let outcome = second.expect("the second run succeeds without a login");
     assert_eq!(outcome.logins, 0);
     assert_eq!(
@@ -476,13 +430,13 @@ async fn cl05_insufficient_scope_reauthorizes_once_against_the_real_servers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("tokens.json");
     let options = options(&system.mcp_url, &cache);
-    let (first, _) = run_client(&options, Arc::new(person(false))).await;
+    let (first, _) = run_client(&options, person(false)).await;
     assert_eq!(first.expect("the first run logs in").logins, 1);
 
     let system = system
         .restart_rs(|config| config.required_scope = "mcp:admin".into())
         .await;
-    let (second, steps) = run_client(&options, Arc::new(person(false))).await;
+    let (second, steps) = run_client(&options, person(false)).await;
     let outcome = second.expect("the run succeeds after the upgrade");
     assert_eq!(outcome.logins, 1, "exactly one re-authorization");
     assert!(!text(&outcome, "server_time").is_empty());
@@ -536,9 +490,9 @@ async fn cl01_unreachable_rs_exits_1() {
     let mcp_url = format!("{}/mcp", dead_url().await);
     let dir = tempfile::tempdir().expect("tempdir");
     let options = options(&mcp_url, &dir.path().join("tokens.json"));
-    let (result, steps) = run_client(&options, Arc::new(person(false))).await;
+    let (result, steps) = run_client(&options, person(false)).await;
     let error = result.expect_err("nothing listens there");
-    assert!(matches!(error, ClientError::Connect { .. }), "{error}");
+    assert!(matches!(error, ClientError::Unreachable { .. }), "{error}");
     assert!(error.to_string().contains(&mcp_url), "{error}");
     assert_eq!(error.exit_code(), 1);
     assert_eq!(
@@ -558,7 +512,7 @@ async fn cl02_unreachable_as_exits_1() {
     let _server = TestServer::start_on(listener, config).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let options = options(&mcp_url, &dir.path().join("tokens.json"));
-    let (result, steps) = run_client(&options, Arc::new(person(false))).await;
+    let (result, steps) = run_client(&options, person(false)).await;
     let error = result.expect_err("the AS is down");
     assert!(matches!(error, ClientError::Fetch { .. }), "{error}");
     assert!(error.to_string().contains(&issuer), "{error}");

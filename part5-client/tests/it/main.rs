@@ -15,6 +15,7 @@ mod client_flow;
 mod client_metadata_documents;
 mod client_mock_as;
 mod client_mock_rs;
+mod client_protocol;
 mod client_refusals;
 mod client_support;
 mod client_system;

@@ -1,17 +1,36 @@
-//! What the scripted browser does on a page: fill in the form like a person
-//! would, and keep the cookies a browser keeps.
+//! What the person does on a page: fill in the form like a person would,
+//! and keep the cookies a browser keeps. Knows forms ([`super::html_form`]),
+//! not the walk from page to page ([`super::walk`]).
 
 use std::collections::BTreeMap;
 
 use reqwest::header;
 use url::Url;
 
-use super::{
-    html_form::HtmlForm,
-    scripted_browser::{ScriptedBrowser, ScriptedBrowserError},
-};
+use super::html_form::HtmlForm;
 
-impl ScriptedBrowser {
+/// The person: who logs in, and whether they approve.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// Typed into the username field.
+    pub username: String,
+    /// Typed into the password field; never printed.
+    pub password: String,
+    /// Press Deny instead of Approve.
+    pub deny: bool,
+}
+
+/// The page has no form with the button the person wants to press.
+#[derive(Debug, thiserror::Error)]
+#[error("no form with a {intent} button on {url}")]
+pub struct NoForm {
+    /// "Approve" or "Deny".
+    pub intent: &'static str,
+    /// The page.
+    pub url: String,
+}
+
+impl Person {
     /// Picks the form with the wanted button and fills it in: hidden fields
     /// as they are, the credentials into the text and password fields,
     /// checked boxes, and the button's own `name=value`.
@@ -19,7 +38,7 @@ impl ScriptedBrowser {
         &self,
         forms: &[HtmlForm],
         url: &Url,
-    ) -> Result<(HtmlForm, Vec<(String, String)>), ScriptedBrowserError> {
+    ) -> Result<(HtmlForm, Vec<(String, String)>), NoForm> {
         let (intent, words): (&'static str, &[&str]) = if self.deny {
             ("Deny", &["deny", "reject", "cancel", "decline"])
         } else {
@@ -46,7 +65,10 @@ impl ScriptedBrowser {
             Some((form, button))
         });
         let Some((form, button)) = chosen else {
-            return Err(ScriptedBrowserError::NoForm(intent, url.to_string()));
+            return Err(NoForm {
+                intent,
+                url: url.to_string(),
+            });
         };
         let mut fields = Vec::new();
         let mut username_done = false;
@@ -71,10 +93,7 @@ impl ScriptedBrowser {
 
 /// Keeps `name=value` of every `Set-Cookie` (the jar of one origin: every
 /// request of the walk but the last goes to the authorization server).
-pub(super) fn remember_cookies(
-    cookies: &mut BTreeMap<String, String>,
-    response: &reqwest::Response,
-) {
+pub fn remember_cookies(cookies: &mut BTreeMap<String, String>, response: &reqwest::Response) {
     for value in response.headers().get_all(header::SET_COOKIE) {
         let Some(pair) = value.to_str().ok().and_then(|v| v.split(';').next()) else {
             continue;
@@ -85,7 +104,7 @@ pub(super) fn remember_cookies(
     }
 }
 
-pub(super) fn cookie_header(cookies: &BTreeMap<String, String>) -> String {
+pub fn cookie_header(cookies: &BTreeMap<String, String>) -> String {
     cookies
         .iter()
         .map(|(name, value)| format!("{name}={value}"))
@@ -96,7 +115,7 @@ pub(super) fn cookie_header(cookies: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::html_form::parse_forms;
+    use crate::html_form::parse_forms;
 
     #[test]
     fn fills_credentials_hidden_fields_and_the_chosen_button() {
@@ -106,7 +125,7 @@ mod tests {
             <button name="decision" value="deny">Deny</button></form>"#;
         let forms = parse_forms(html);
         let url = Url::parse("http://localhost:9000/authorize").ok();
-        let person = |deny| ScriptedBrowser {
+        let person = |deny| Person {
             username: "demo_user".into(),
             password: "demo_password".into(),
             deny,

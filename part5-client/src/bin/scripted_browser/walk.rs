@@ -1,43 +1,28 @@
-//! A stand-in for a person at a browser, so the whole flow runs unattended.
+//! The walk from the authorization URL to the client's loopback callback:
+//! load a page, let the [`Person`] fill its form, submit, follow redirects
+//! while they stay on the authorization server, and stop at the first
+//! redirect that leaves it. [`deliver`] then loads that callback, which must
+//! be on a loopback address.
 //!
-//! It loads the authorization URL, fills the login form the authorization
-//! server shows (hidden fields such as the CSRF token included, cookies
-//! kept), presses Approve or Deny, and follows the redirect back to the
-//! client's loopback listener. The client only sees a browser command
-//! (`BROWSER=part5-scripted-browser`); tests can also use it in-process as a
-//! [`BrowserOpener`].
-//!
-//! It runs in the foreground and returns when the redirect has been
-//! delivered (well under a second on loopback), so its exit status tells the
-//! client whether it worked. A person's browser would stay open; nothing
-//! waits for this one.
+//! It keeps cookies (the login page's CSRF token is bound to one) and
+//! nothing else a browser does: no scripts, no other origins.
 
 use std::collections::BTreeMap;
 
-use futures::future::BoxFuture;
 use reqwest::{StatusCode, header};
 use url::Url;
 
 use super::{
-    browser::{BrowserError, BrowserOpener},
-    html_form::parse_forms,
-    login_form::{cookie_header, remember_cookies},
+    html_form::{decode_entities, parse_forms},
+    login_form::{NoForm, Person, cookie_header, remember_cookies},
 };
-
-/// The person: who logs in, and whether they approve.
-#[derive(Debug, Clone)]
-pub struct ScriptedBrowser {
-    /// Typed into the username field.
-    pub username: String,
-    /// Typed into the password field; never printed.
-    pub password: String,
-    /// Press Deny instead of Approve.
-    pub deny: bool,
-}
 
 /// What went wrong on the way to the callback.
 #[derive(Debug, thiserror::Error)]
-pub enum ScriptedBrowserError {
+pub enum WalkError {
+    /// The URL to open is not a URL.
+    #[error("`{0}` is not a URL")]
+    BadUrl(String),
     /// A request failed.
     #[error("request to {url} failed: {message}")]
     Http { url: String, message: String },
@@ -49,8 +34,11 @@ pub enum ScriptedBrowserError {
         text: String,
     },
     /// The page has no form with the button we want.
-    #[error("no form with a {0} button on {1}")]
-    NoForm(&'static str, String),
+    #[error(transparent)]
+    NoForm(#[from] NoForm),
+    /// The form's `action` does not resolve against the page URL.
+    #[error("the form on {0} has an unusable action")]
+    BadAction(String),
     /// The login page came back after submitting credentials.
     #[error("the login was refused (wrong username or password?)")]
     LoginRefused,
@@ -73,117 +61,104 @@ pub struct Delivered {
 
 const MAX_STEPS: usize = 10;
 
-impl ScriptedBrowser {
-    // ANCHOR: visit
-    /// Loads `authorization_url` and clicks through to the callback.
-    pub async fn visit(&self, authorization_url: &str) -> Result<Delivered, ScriptedBrowserError> {
-        let http_error = |url: &Url, error: reqwest::Error| ScriptedBrowserError::Http {
-            url: url.to_string(),
-            message: error.to_string(),
+// ANCHOR: visit
+/// Loads `authorization_url` as `person` and clicks through until the
+/// authorization server redirects elsewhere; returns that redirect, not yet
+/// loaded.
+pub async fn visit(
+    http: &reqwest::Client,
+    person: &Person,
+    authorization_url: &str,
+) -> Result<Url, WalkError> {
+    let http_error = |url: &Url, error: reqwest::Error| WalkError::Http {
+        url: url.to_string(),
+        message: error.to_string(),
+    };
+    let mut url = Url::parse(authorization_url)
+        .map_err(|error| WalkError::BadUrl(format!("{authorization_url} ({error})")))?;
+    let origin = url.origin();
+    let mut cookies = BTreeMap::new();
+    let mut form_body: Option<Vec<(String, String)>> = None;
+    let mut logged_in = false;
+    for _ in 0..MAX_STEPS {
+        let mut request = match form_body.take() {
+            Some(body) => http.post(url.clone()).form(&body),
+            None => http.get(url.clone()),
         };
-        let mut url = Url::parse(authorization_url).map_err(|error| {
-            ScriptedBrowserError::NotLoopback(format!("{authorization_url} ({error})"))
-        })?;
-        let origin = url.origin();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|error| http_error(&url, error))?;
-        let mut cookies = BTreeMap::new();
-        let mut form_body: Option<Vec<(String, String)>> = None;
-        let mut logged_in = false;
-        for _ in 0..MAX_STEPS {
-            let mut request = match form_body.take() {
-                Some(body) => http.post(url.clone()).form(&body),
-                None => http.get(url.clone()),
-            };
-            if !cookies.is_empty() {
-                request = request.header(header::COOKIE, cookie_header(&cookies));
-            }
-            let response = request
-                .send()
-                .await
-                .map_err(|error| http_error(&url, error))?;
-            remember_cookies(&mut cookies, &response);
-            let status = response.status();
-            if status.is_redirection() {
-                let location = response
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|location| url.join(location).ok());
-                let Some(next) = location else {
-                    return Err(page_error(
-                        &url,
-                        status,
-                        "a redirect without Location".into(),
-                    ));
-                };
-                if next.origin() == origin {
-                    url = next; // Still on the authorization server.
-                    continue;
-                }
-                return deliver(&http, next).await;
-            }
-            let body = response
-                .text()
-                .await
-                .map_err(|error| http_error(&url, error))?;
-            if status != StatusCode::OK {
-                return Err(page_error(&url, status, summary(&body)));
-            }
-            let forms = parse_forms(&body);
-            let has_login = forms
-                .iter()
-                .any(|form| form.inputs.iter().any(|i| i.kind == "password"));
-            if has_login && logged_in {
-                return Err(ScriptedBrowserError::LoginRefused);
-            }
-            let (form, fields) = self.fill(&forms, &url)?;
-            logged_in |= has_login;
-            url = match form.action.as_deref() {
-                Some(action) if !action.is_empty() => url
-                    .join(action)
-                    .map_err(|_| ScriptedBrowserError::NoForm("usable", url.to_string()))?,
-                _ => url.clone(),
-            };
-            if form.method == "POST" {
-                form_body = Some(fields);
-            } else {
-                url.query_pairs_mut().extend_pairs(&fields);
-            }
+        if !cookies.is_empty() {
+            request = request.header(header::COOKIE, cookie_header(&cookies));
         }
-        Err(ScriptedBrowserError::TooManySteps(MAX_STEPS))
+        let response = request
+            .send()
+            .await
+            .map_err(|error| http_error(&url, error))?;
+        remember_cookies(&mut cookies, &response);
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|location| url.join(location).ok());
+            let Some(next) = location else {
+                return Err(page_error(
+                    &url,
+                    status,
+                    "a redirect without Location".into(),
+                ));
+            };
+            if next.origin() == origin {
+                url = next; // Still on the authorization server.
+                continue;
+            }
+            return Ok(next);
+        }
+        let body = response
+            .text()
+            .await
+            .map_err(|error| http_error(&url, error))?;
+        if status != StatusCode::OK {
+            return Err(page_error(&url, status, summary(&body)));
+        }
+        let forms = parse_forms(&body);
+        let has_login = forms
+            .iter()
+            .any(|form| form.inputs.iter().any(|i| i.kind == "password"));
+        if has_login && logged_in {
+            return Err(WalkError::LoginRefused);
+        }
+        let (form, fields) = person.fill(&forms, &url)?;
+        logged_in |= has_login;
+        url = match form.action.as_deref() {
+            Some(action) if !action.is_empty() => url
+                .join(action)
+                .map_err(|_| WalkError::BadAction(url.to_string()))?,
+            _ => url.clone(),
+        };
+        if form.method == "POST" {
+            form_body = Some(fields);
+        } else {
+            url.query_pairs_mut().extend_pairs(&fields);
+        }
     }
-    // ANCHOR_END: visit
+    Err(WalkError::TooManySteps(MAX_STEPS))
 }
-
-impl BrowserOpener for ScriptedBrowser {
-    fn open<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, BrowserError>> {
-        Box::pin(async move {
-            self.visit(url)
-                .await
-                .map(|_| "scripted browser".to_owned())
-                .map_err(|error| BrowserError::Other(error.to_string()))
-        })
-    }
-}
+// ANCHOR_END: visit
 
 /// Loads the callback, which must be on a loopback address (RFC 8252 §7.3):
 /// anything else would hand the code to a stranger.
-async fn deliver(http: &reqwest::Client, url: Url) -> Result<Delivered, ScriptedBrowserError> {
+pub async fn deliver(http: &reqwest::Client, url: Url) -> Result<Delivered, WalkError> {
     if !is_loopback_http(&url) {
-        return Err(ScriptedBrowserError::NotLoopback(url.to_string()));
+        return Err(WalkError::NotLoopback(url.to_string()));
     }
-    let response =
-        http.get(url.clone())
-            .send()
-            .await
-            .map_err(|error| ScriptedBrowserError::Http {
-                url: url.to_string(),
-                message: error.to_string(),
-            })?;
+    let response = http
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|error| WalkError::Http {
+            url: url.to_string(),
+            message: error.to_string(),
+        })?;
     Ok(Delivered {
         callback_url: url.to_string(),
         status: response.status().as_u16(),
@@ -201,8 +176,8 @@ pub fn is_loopback_http(url: &Url) -> bool {
     loopback && matches!(url.scheme(), "http" | "https")
 }
 
-fn page_error(url: &Url, status: StatusCode, text: String) -> ScriptedBrowserError {
-    ScriptedBrowserError::Page {
+fn page_error(url: &Url, status: StatusCode, text: String) -> WalkError {
+    WalkError::Page {
         url: url.to_string(),
         status: status.as_u16(),
         text,
@@ -211,7 +186,7 @@ fn page_error(url: &Url, status: StatusCode, text: String) -> ScriptedBrowserErr
 
 /// The first 200 characters of a page's text, for error messages.
 fn summary(html: &str) -> String {
-    let text = super::html_form::decode_entities(
+    let text = decode_entities(
         &html
             .split('<')
             .filter_map(|part| part.split_once('>').map(|(_, text)| text))
