@@ -69,3 +69,171 @@ async fn cli_failing_browser_falls_back_to_printing() {
     assert!(stderr.contains("open this URL"), "{stderr}");
     assert_eq!(output.status.code(), Some(2), "{stderr}");
 }
+
+/// Runs `part5-client` with these flags and no browser; returns (exit code, stderr).
+async fn client_alone(args: &[&str]) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_part5-client"))
+        .args(args)
+        .env("BROWSER", "false")
+        .env_remove("RUST_LOG")
+        .env_remove("MCP_CLIENT_LOG")
+        .env_remove("MCP_TOKEN_CACHE")
+        .env_remove("MCP_CLIENT_ID")
+        .env_remove("MCP_PROTOCOL")
+        .output()
+        .await
+        .expect("run part5-client");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The error lines of a run: what happened and what to do, in at most two
+/// lines, with no SDK log line, type name or debug dump anywhere on stderr.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    for noise in [
+        "ERROR",
+        "rmcp::",
+        "reqwest::",
+        "WorkerTransport",
+        "Error {",
+        "Some(",
+    ] {
+        assert!(!stderr.contains(noise), "`{noise}` in: {stderr}");
+    }
+    let lines: Vec<&str> = stderr
+        .lines()
+        .skip_while(|line| !line.starts_with("error:"))
+        .collect();
+    assert!((1..=2).contains(&lines.len()), "{stderr}");
+    lines
+}
+
+/// A loopback address on which nothing listens.
+fn dead_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address")
+}
+
+/// The resource server is down: one plain line that says so and how to start it, exit 1.
+#[tokio::test]
+async fn cli_rs_down_is_one_plain_line() {
+    let url = format!("http://{}/mcp", dead_address());
+    let (code, stderr) = client_alone(&["--server-url", &url]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert_eq!(
+        lines[0],
+        format!(
+            "error: cannot connect to {url}: connection refused — is the resource server \
+             running? (cargo run -p part4-protected-rs)"
+        )
+    );
+}
+
+/// The authorization server is down: the line names its metadata URL and how to start it, exit 1.
+#[tokio::test]
+async fn cli_as_down_is_one_plain_line() {
+    let issuer = format!("http://{}", dead_address());
+    let mocks = Mocks::start(Behaviour::default()).await;
+    mocks.with(|state| state.issuer.clone_from(&issuer));
+    let (code, stderr) = client_alone(&["--server-url", &mocks.mcp_url]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: cannot fetch authorization server metadata from {issuer}/"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].ends_with(
+            ": connection refused — is the authorization server running? \
+             (cargo run -p part3-as-full)"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Deny in the browser: what happened and what to do, exit 2.
+#[tokio::test]
+async fn cli_denied_login_says_what_to_do() {
+    let mocks = Mocks::start(Behaviour::default()).await;
+    let browser = format!("{} --deny", scripted_browser());
+    let output = client(&mocks, &browser, &["--login-timeout", "20"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert!(lines[0].contains("error=access_denied"), "{stderr}");
+    assert!(
+        lines[0]
+            .ends_with("the login was denied in the browser; run again and approve to continue"),
+        "{stderr}"
+    );
+}
+
+/// Nobody logs in: the timeout and the flag that changes it, exit 2.
+#[tokio::test]
+async fn cli_login_timeout_says_what_to_do() {
+    let mocks = Mocks::start(Behaviour::default()).await;
+    let (code, stderr) =
+        client_alone(&["--server-url", &mocks.mcp_url, "--login-timeout", "1"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert_eq!(
+        lines[0],
+        "error: no login within 1 s — finish the login in the browser sooner, or run again \
+         with a longer --login-timeout"
+    );
+}
+
+/// The callback port is taken: the port, the reason and the flag to change, exit 1.
+#[tokio::test]
+async fn cli_callback_port_in_use_says_what_to_do() {
+    let mocks = Mocks::start(Behaviour::default()).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let (code, stderr) =
+        client_alone(&["--server-url", &mocks.mcp_url, "--callback-port", &port]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert_eq!(
+        lines[0],
+        format!(
+            "error: cannot listen for the login redirect on 127.0.0.1:{port}: address already \
+             in use — another program uses that port: pick another --callback-port, or 0 for \
+             any free one"
+        )
+    );
+    drop(taken);
+}
+
+/// Malformed settings are refused before anything is sent, each with what to write instead.
+#[tokio::test]
+async fn cli_malformed_settings_say_what_to_write() {
+    let (code, stderr) = client_alone(&["--server-url", "localhost:8000/mcp"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert!(
+        lines[0].starts_with("error: invalid server URL `localhost:8000/mcp`"),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].ends_with("e.g. --server-url http://localhost:8000/mcp"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = client_alone(&["--log-level", "warn=loud"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert!(
+        lines[0].starts_with("error: --log-level `warn=loud` is not a log filter"),
+        "{stderr}"
+    );
+
+    // clap's own message for a value it does not know, with the values it knows.
+    let (code, stderr) = client_alone(&["--protocol", "2024-11-05"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("auto, 2025-11-25, 2026-07-28"), "{stderr}");
+}
