@@ -157,7 +157,6 @@ impl Flow {
         Ok(callback)
     }
 
-    // ANCHOR: client_id_at
     /// rule CL-03: the client id this run already has at this issuer, else
     /// one from the flags, the token cache (same issuer only), a Client ID
     /// Metadata Document or Dynamic Client Registration, configured in rmcp.
@@ -199,7 +198,6 @@ impl Flow {
         self.registration = Some(registration.clone());
         Ok(registration)
     }
-    // ANCHOR_END: client_id_at
 
     /// rule CL-04: rmcp builds the request (PKCE S256, a fresh `state`,
     /// `resource`) and remembers the verifier; we check what it built before
@@ -229,7 +227,6 @@ impl Flow {
         Ok(Request { url, state })
     }
 
-    // ANCHOR: log_in
     /// rule CL-06: arms the listener, shows the login page (or prints its
     /// URL), and waits for the redirect, which the listener checks (`state`,
     /// and `iss` as RFC 9207 asks).
@@ -257,7 +254,6 @@ impl Flow {
         self.transcript.step(Step::CallbackAccepted);
         Ok(response)
     }
-    // ANCHOR_END: log_in
 
     /// rule CL-04: rmcp sends the code, the verifier and `resource`, checks
     /// `iss` again, and keeps the tokens in its credential store.
