@@ -22,6 +22,7 @@ mod properties;
 mod redirect_rules;
 mod redirects;
 mod registration;
+mod startup;
 mod support;
 mod token_endpoint;
 mod tools;

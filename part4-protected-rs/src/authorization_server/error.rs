@@ -197,16 +197,50 @@ pub enum DocumentError {
 }
 // ANCHOR_END: document_error
 
-/// Why the server could not start: a problem with the configuration or the
-/// machine, reported before the listener serves anything.
+/// Why the server could not start: a problem with the command line, the
+/// configuration or the machine, reported before anything is served. Each
+/// message is for the person starting the server: its first line says what
+/// happened, the second what to do (see [`super::startup`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StartupError {
-    #[error("the configuration is invalid: {0}")]
+    /// A flag or environment variable that does not parse; already worded.
+    #[error("{0}")]
+    Arguments(String),
+    /// A setting that parses but cannot work.
+    #[error("{problem}\n{fix}")]
+    Setting { problem: String, fix: String },
+    #[error(
+        "the configuration is invalid: {0}\nfix the setting and start again; --help lists them all"
+    )]
     Config(&'static str),
-    #[error("cannot hash the demo password: {0}")]
+    /// Someone else listens on the port.
+    #[error(
+        "cannot listen on {0}: the address is already in use\nis another authorization server running? stop it, or choose another port with --port or AS_SERVER_PORT"
+    )]
+    AddressInUse(String),
+    /// Ports below 1024 need privileges on most systems.
+    #[error(
+        "cannot listen on {0}: permission denied\nchoose a port above 1023 with --port or AS_SERVER_PORT"
+    )]
+    PermissionDenied(String),
+    /// The host is not an address of this machine, or does not resolve.
+    #[error(
+        "cannot listen on {0}: {1}\nset --host or AS_HOST to an address of this machine, such as 127.0.0.1"
+    )]
+    Host(String, String),
+    #[error(
+        "cannot hash the demo password: {0}\ntry again; if it persists, check the memory available"
+    )]
     PasswordHash(String),
-    #[error("the operating system's random number generator failed")]
+    #[error(
+        "the operating system's random number generator failed\ntry again; it is needed for every secret this server makes"
+    )]
     Randomness,
-    #[error("cannot build the HTTP client that fetches client metadata documents: {0}")]
+    #[error(
+        "cannot build the HTTP client that fetches client metadata documents: {0}\ncheck the machine's TLS setup"
+    )]
     HttpClient(String),
+    /// The server failed after it started.
+    #[error("the server stopped: {0}")]
+    Serve(String),
 }

@@ -19,10 +19,13 @@
 //! - Between the two: [`error`] (every error, mapped to OAuth and HTTP codes
 //!   in one place) and [`form`] (the strict parser of form-encoded
 //!   parameters the logic reads).
+//! - [`startup`]: the command line of the binary, and plain words when
+//!   start-up fails.
 
 pub mod error;
 pub mod form;
 pub mod logic;
+pub mod startup;
 pub mod web;
 
 use std::{future::Future, sync::Arc, time::Duration};

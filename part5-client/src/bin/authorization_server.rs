@@ -1,20 +1,18 @@
 //! `part5-as`: runs the OAuth 2.1 authorization server of part 3 (unchanged).
 
-use anyhow::Context;
-use clap::Parser;
+use std::process::ExitCode;
+
 use part5_client::{
-    authorization_server::{Config, serve},
+    authorization_server::startup::{exit_code, parse_args, run},
     init_tracing, shutdown_signal,
 };
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+async fn main() -> ExitCode {
+    let config = match parse_args() {
+        Ok(config) => config,
+        Err(error) => return exit_code(Err(error)),
+    };
     init_tracing(&config.log_level);
-    let address = (config.host.as_str(), config.port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot bind {}:{}", config.host, config.port))?;
-    serve(listener, config, shutdown_signal()).await?;
-    Ok(())
+    exit_code(run(config, shutdown_signal()).await)
 }
