@@ -1,10 +1,12 @@
 //! `cargo xtask demo`: the whole three-party system, end to end, the way a
 //! newcomer would run it by hand in three terminals, but unattended.
 //!
-//! 1. Builds the binaries: the part-5 client and its scripted browser, the
-//!    part-3 authorization server (AS) and the part-4 resource server (RS).
+//! 1. Builds part 5's binaries, and only those: the client, its scripted
+//!    browser, and the authorization server (AS) and resource server (RS)
+//!    that part 5 carries unchanged from parts 3 and 4 (`carried.txt`,
+//!    checked byte for byte), so one package is compiled, not three.
 //! 2. Starts the AS and the RS as child processes on free loopback ports,
-//!    configured for each other, and waits until each serves its metadata.
+//!    configured for each other, and waits until each listens.
 //! 3. Runs the client against the RS with `BROWSER` pointing at the scripted
 //!    browser, which loads the real login page, submits the real form and
 //!    follows the redirect back to the client. The client cannot tell it from
@@ -53,24 +55,20 @@ pub fn run(args: &[String]) -> Result<()> {
         let _ = fs::remove_file(logs.join(name)); // Not a previous run's.
     }
 
-    header("Building the binaries (part5-client, part5-scripted-browser, part3-as, part4-rs)");
-    // One cargo build of exactly these four bins: cargo builds them in
-    // parallel, and builds nothing (tests, other parts) the demo does not run.
+    header("Building the binaries (part5-as, part5-rs, part5-client, part5-scripted-browser)");
+    // One cargo build of exactly these four bins of one package: nothing
+    // (tests, other parts) the demo does not run.
     let binaries = process::cargo_build(&[
         "-p",
         "part5-client",
         "--bin",
+        "part5-as",
+        "--bin",
+        "part5-rs",
+        "--bin",
         "part5-client",
         "--bin",
         "part5-scripted-browser",
-        "-p",
-        "part3-as-full",
-        "--bin",
-        "part3-as",
-        "-p",
-        "part4-protected-rs",
-        "--bin",
-        "part4-rs",
     ])?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,12 +113,12 @@ async fn demo(binaries: &Built, logs: &Path) -> Result<i32> {
     let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
 
     header(&format!(
-        "Starting the authorization server (part3-as) on {issuer}"
+        "Starting the authorization server (part5-as, part 3's) on {issuer}"
     ));
     let started = Instant::now();
     let authorization_server = Server::start(
-        "part3-as",
-        binaries.get("part3-as")?,
+        "part5-as",
+        binaries.get("part5-as")?,
         &[
             ("AS_HOST", "127.0.0.1".into()),
             ("AS_SERVER_PORT", as_port.to_string()),
@@ -135,12 +133,12 @@ async fn demo(binaries: &Built, logs: &Path) -> Result<i32> {
     ready(&authorization_server, started);
 
     header(&format!(
-        "Starting the resource server (part4-rs) on {mcp_url}"
+        "Starting the resource server (part5-rs, part 4's) on {mcp_url}"
     ));
     let started = Instant::now();
     let resource_server = Server::start(
-        "part4-rs",
-        binaries.get("part4-rs")?,
+        "part5-rs",
+        binaries.get("part5-rs")?,
         &[
             ("RS_HOST", "127.0.0.1".into()),
             ("RS_PORT", rs_port.to_string()),
@@ -166,9 +164,9 @@ async fn demo(binaries: &Built, logs: &Path) -> Result<i32> {
 
 fn ready(server: &Server, started: Instant) {
     println!(
-        "    {} listening after {} ms (log: {})",
-        server.name(),
+        "    ready in {} ms: {} listens (log: {})",
         started.elapsed().as_millis(),
+        server.name(),
         relative(server.log())
     );
 }

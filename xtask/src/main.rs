@@ -47,7 +47,7 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
   test [ARGS...]        cargo test --workspace ARGS (no snapshot writes when CI is set)
-  demo                  build, start the part-3 AS and part-4 RS, run the part-5 client with a scripted login
+  demo                  build part 5, start its AS and RS (parts 3 and 4's), run its client with a scripted login
   diff A B [--write]    what part B changes in part A (parts by number or directory);
                         --write stores it in book/src/generated/diff-A-B.md
   carry N               copy part N's carried files forward into every later part (carried.txt)

@@ -15,10 +15,6 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-/// Still named here by `interop` until it moves to [`crate::process`].
-#[cfg(feature = "net")]
-pub use crate::process::free_ports;
-
 /// The repository root: the parent of this crate's directory. Fixed at
 /// compile time, so `cargo xtask` works from any working directory.
 pub fn root() -> PathBuf {

@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{Setup, report::Check};
+use crate::process::strip_ansi;
 
 /// Server scenarios that apply to our RS, and the spec versions to run
 /// them at (the RS serves both).
@@ -95,7 +96,7 @@ async fn server_scenario(setup: &Setup, baseline: &Baseline, scenario: &str, spe
 async fn authorization(setup: &Setup) -> Vec<Check> {
     let name = "conformance authorization";
     let result = async {
-        let [port] = crate::workspace::free_ports()?;
+        let [port] = crate::process::free_ports()?;
         let client_id = register(setup, &format!("http://127.0.0.1:{port}/callback")).await?;
         let mut command = suite(setup);
         command
@@ -317,23 +318,6 @@ fn failing_lines(text: &str) -> String {
     } else {
         lines.join(" | ")
     }
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for next in chars.by_ref() {
-                if next.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `interop/expected-failures.yml`: `mode:` sections of `- scenario  # reason`.

@@ -4,15 +4,15 @@
 
 use std::{
     fs,
-    net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
-use crate::workspace;
+use crate::{
+    process::{self, Server},
+    workspace,
+};
 
 /// The demo user the AS is started with (its defaults, set explicitly).
 pub const USERNAME: &str = "demo_user";
@@ -32,41 +32,28 @@ pub struct Binaries {
 
 /// `cargo build --bins` of part 5 (and part 3 when part 5 has no AS yet).
 pub fn build() -> Result<Binaries> {
-    let root = workspace::root();
-    let part5 = fs::read_to_string(root.join("part5-client/Cargo.toml"))
-        .context("cannot read part5-client/Cargo.toml")?;
-    let own_as = part5.contains("\"part5-as\"");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(&root)
-        .args(["build", "--quiet", "--bins", "-p", "part5-client"]);
+    let own_as = workspace::packages(&workspace::root())?
+        .iter()
+        .flat_map(|package| &package.targets)
+        .any(|target| target.is_bin() && target.name == "part5-as");
+    let mut args = vec!["--quiet", "--bins", "-p", "part5-client"];
     if !own_as {
-        command.args(["-p", "part3-as-full"]);
+        args.extend(["-p", "part3-as-full"]);
     }
-    let status = command.status().context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo build of the part-5 binaries failed ({status})");
-    }
+    let built = process::cargo_build(&args)?;
     let as_name = if own_as { "part5-as" } else { "part3-as" };
     Ok(Binaries {
-        authorization_server: debug_binary(as_name),
-        resource_server: debug_binary("part5-rs"),
-        client: debug_binary("part5-client"),
-        scripted_browser: debug_binary("part5-scripted-browser"),
+        authorization_server: built.get(as_name)?.to_path_buf(),
+        resource_server: built.get("part5-rs")?.to_path_buf(),
+        client: built.get("part5-client")?.to_path_buf(),
+        scripted_browser: built.get("part5-scripted-browser")?.to_path_buf(),
         as_name: as_name.to_owned(),
     })
 }
 
-/// The path of a debug binary of this workspace.
-pub fn debug_binary(name: &str) -> PathBuf {
-    target_dir().join("debug").join(name)
-}
-
 /// `CARGO_TARGET_DIR` or `<root>/target`.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace::root().join("target"), PathBuf::from)
+    process::target_dir()
 }
 
 /// The running AS and RS.
@@ -76,18 +63,19 @@ pub struct System {
     pub issuer: String,
     /// `http://127.0.0.1:<port>/mcp`, the canonical resource URL.
     pub mcp_url: String,
-    _authorization_server: Process,
-    _resource_server: Process,
+    _authorization_server: Server,
+    _resource_server: Server,
 }
 
 impl System {
     /// Starts both servers, logging to `logs/as.log` and `logs/rs.log`.
     pub fn start(binaries: &Binaries, logs: &Path) -> Result<Self> {
         fs::create_dir_all(logs)?;
-        let [as_port, rs_port] = crate::workspace::free_ports()?;
+        let [as_port, rs_port] = process::free_ports()?;
         let issuer = format!("http://127.0.0.1:{as_port}");
         let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
-        let authorization_server = Process::start(
+        let authorization_server = Server::start(
+            &binaries.as_name,
             &binaries.authorization_server,
             &[
                 ("AS_HOST", "127.0.0.1".into()),
@@ -103,10 +91,11 @@ impl System {
                     "demo-resource-server-secret".into(),
                 ),
             ],
-            &logs.join("as.log"),
             as_port,
+            &logs.join("as.log"),
         )?;
-        let resource_server = Process::start(
+        let resource_server = Server::start(
+            "part5-rs",
             &binaries.resource_server,
             &[
                 ("RS_HOST", "127.0.0.1".into()),
@@ -116,8 +105,8 @@ impl System {
                 ("RS_CLIENT_ID", "mcp-resource-server".into()),
                 ("RS_CLIENT_SECRET", "demo-resource-server-secret".into()),
             ],
-            &logs.join("rs.log"),
             rs_port,
+            &logs.join("rs.log"),
         )?;
         Ok(Self {
             issuer,
@@ -125,52 +114,5 @@ impl System {
             _authorization_server: authorization_server,
             _resource_server: resource_server,
         })
-    }
-}
-
-/// A child process, killed when dropped.
-#[derive(Debug)]
-pub struct Process {
-    child: Child,
-}
-
-impl Process {
-    /// Starts `binary` with `env`, output to `log`, and waits until
-    /// `127.0.0.1:port` accepts connections.
-    pub fn start(binary: &Path, env: &[(&str, String)], log: &Path, port: u16) -> Result<Self> {
-        let file =
-            fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let child = Command::new(binary)
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut process = Self { child };
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = process.child.try_wait()? {
-                let text = fs::read_to_string(log).unwrap_or_default();
-                bail!("{} exited ({status}):\n{text}", binary.display());
-            }
-            if TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
-                return Ok(process);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!(
-            "{} did not listen on {address} within 30 s",
-            binary.display()
-        )
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

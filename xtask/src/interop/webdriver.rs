@@ -42,7 +42,7 @@ pub struct Driver {
 impl Driver {
     /// Starts `chromedriver` on a free loopback port and waits for it.
     pub async fn start(chromedriver: &Path, log: &Path) -> Result<Self> {
-        let [port] = crate::workspace::free_ports()?;
+        let [port] = crate::process::free_ports()?;
         let file = std::fs::File::create(log)?;
         let child = tokio::process::Command::new(chromedriver)
             .arg(format!("--port={port}"))
