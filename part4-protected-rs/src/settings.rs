@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::server::clock::Clock;
+
 // ANCHOR: config
 /// Configuration of the resource server: flags with environment fallbacks.
 #[derive(Debug, Clone, clap::Parser)]
@@ -78,13 +80,19 @@ pub struct Config {
     /// Scope a token needs to call a protected tool.
     #[arg(long, env = "RS_REQUIRED_SCOPE", default_value = "mcp:tools")]
     pub required_scope: String,
-    /// Seconds an introspection result is reused; 0 asks the authorization
-    /// server on every request. Never longer than the token's own lifetime.
-    #[arg(long, env = "RS_INTROSPECTION_CACHE_TTL", default_value_t = 60)]
-    pub introspection_cache_ttl: u64,
-    /// Seconds to wait for the authorization server before failing closed.
-    #[arg(long, env = "RS_INTROSPECTION_TIMEOUT", default_value_t = 5)]
-    pub introspection_timeout: u64,
+    /// How long an introspection result is reused, in seconds (`60`) or
+    /// milliseconds (`500ms`); 0 asks the authorization server on every
+    /// request. Never longer than the token's own lifetime.
+    #[arg(long, env = "RS_INTROSPECTION_CACHE_TTL", default_value = "60", value_parser = duration)]
+    pub introspection_cache_ttl: Duration,
+    /// How long to wait for the authorization server before failing closed,
+    /// in seconds (`5`) or milliseconds (`500ms`).
+    #[arg(long, env = "RS_INTROSPECTION_TIMEOUT", default_value = "5", value_parser = duration)]
+    pub introspection_timeout: Duration,
+    /// The clock token expiry is read from. Not a setting: the system
+    /// clock, which tests move forward instead of sleeping.
+    #[arg(skip)]
+    pub clock: Clock,
 }
 // ANCHOR_END: config
 
@@ -105,25 +113,23 @@ impl Config {
             client_id: "mcp-resource-server".into(),
             client_secret: "demo-resource-server-secret".into(),
             required_scope: "mcp:tools".into(),
-            introspection_cache_ttl: 60,
-            introspection_timeout: 5,
+            introspection_cache_ttl: Duration::from_secs(60),
+            introspection_timeout: Duration::from_secs(5),
+            clock: Clock::default(),
         }
     }
 
     // ANCHOR: validate
     /// Checks the configuration and derives the URLs the server needs.
     pub fn validate(&self) -> Result<AuthSettings, ConfigError> {
-        let public_url = Url::parse(&self.public_url)
-            .map_err(|error| ConfigError::Url("RS_PUBLIC_URL", self.public_url.clone(), error))?;
+        let public_url = web_url("RS_PUBLIC_URL", &self.public_url)?;
         if public_url.fragment().is_some() || public_url.query().is_some() {
             return Err(ConfigError::Invalid(
                 "RS_PUBLIC_URL",
                 "a resource indicator has no query or fragment (RFC 8707 §2)",
             ));
         }
-        let auth_server = Url::parse(&self.auth_server_url).map_err(|error| {
-            ConfigError::Url("RS_AUTH_SERVER_URL", self.auth_server_url.clone(), error)
-        })?;
+        let auth_server = web_url("RS_AUTH_SERVER_URL", &self.auth_server_url)?;
         if self.client_id.trim().is_empty() {
             return Err(ConfigError::Invalid("RS_CLIENT_ID", "must not be empty"));
         }
@@ -133,10 +139,10 @@ impl Config {
                 "must not be empty",
             ));
         }
-        if self.introspection_timeout == 0 {
+        if self.introspection_timeout.is_zero() {
             return Err(ConfigError::Invalid(
                 "RS_INTROSPECTION_TIMEOUT",
-                "must be at least 1 second",
+                "must be more than zero",
             ));
         }
         if self.required_scope.trim().is_empty() || self.required_scope.contains(' ') {
@@ -171,8 +177,9 @@ impl Config {
             required_scope: self.required_scope.trim().to_owned(),
             protect_everything: tools.iter().any(|tool| tool == "*"),
             protected_tools: tools,
-            cache_ttl: Duration::from_secs(self.introspection_cache_ttl),
-            timeout: Duration::from_secs(self.introspection_timeout),
+            cache_ttl: self.introspection_cache_ttl,
+            timeout: self.introspection_timeout,
+            clock: self.clock.clone(),
         })
     }
     // ANCHOR_END: validate
@@ -195,6 +202,7 @@ pub struct AuthSettings {
     pub protect_everything: bool,
     pub cache_ttl: Duration,
     pub timeout: Duration,
+    pub clock: Clock,
 }
 
 impl AuthSettings {
@@ -207,10 +215,40 @@ impl AuthSettings {
 /// A configuration that cannot work; start-up stops with this message.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0} is not a valid URL ({1:?}): {2}")]
-    Url(&'static str, String, url::ParseError),
+    #[error("{0} is not an http or https URL (\"{1}\"): {2}")]
+    Url(&'static str, String, String),
     #[error("{0}: {1}")]
     Invalid(&'static str, &'static str),
+}
+
+/// `value` as an absolute `http` or `https` URL with a host: `localhost:9000`
+/// parses as a URL of scheme `localhost`, and would fail on every request.
+fn web_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|error| ConfigError::Url(name, value.to_owned(), error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        let reason = format!("write it with its scheme, as in http://{value}");
+        return Err(ConfigError::Url(name, value.to_owned(), reason));
+    }
+    Ok(url)
+}
+
+/// Parses a duration written as whole seconds (`5`) or milliseconds
+/// (`250ms`), the value of a duration flag.
+pub fn duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let (number, unit) = match value.strip_suffix("ms") {
+        Some(millis) => (millis, Duration::from_millis(1)),
+        None => (
+            value.strip_suffix('s').unwrap_or(value),
+            Duration::from_secs(1),
+        ),
+    };
+    number
+        .trim()
+        .parse::<u32>()
+        .map(|count| unit * count)
+        .map_err(|_| "expected whole seconds (5) or milliseconds (250ms)".to_owned())
 }
 
 #[cfg(test)]
@@ -247,6 +285,26 @@ mod tests {
         let mut config = Config::for_tests("::nope");
         config.auth_server_url = "::nope".into();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_url_without_scheme_is_refused() {
+        let config = Config::for_tests("localhost:9000");
+        let error = config.validate().expect_err("no scheme");
+        assert!(
+            error.to_string().contains("http://localhost:9000"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn durations_are_seconds_or_milliseconds() {
+        assert_eq!(duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(duration("five").is_err());
+        assert!(duration("-1").is_err());
+        assert!(duration("1.5").is_err());
     }
 
     #[test]

@@ -12,13 +12,14 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use super::clock::Clock;
 use crate::settings::AuthSettings;
 
 /// At most this many tokens are remembered; beyond it the entries closest to
@@ -135,7 +136,7 @@ impl TokenVerifier {
     /// The cache slot for `key`: the current one while fresh (or still being
     /// filled), else a new empty one.
     fn slot(&self, key: [u8; 32]) -> Slot {
-        let now = Instant::now();
+        let now = self.settings.clock.instant();
         let mut cache = self
             .cache
             .lock()
@@ -185,15 +186,17 @@ impl TokenVerifier {
             _ => {}
         }
         let verdict = result?;
-        let now = Instant::now();
+        let clock = &self.settings.clock;
+        let now = clock.instant();
         let mut until = now + self.settings.cache_ttl;
         if let Verdict::Active(TokenInfo {
             expires_at: Some(exp),
             ..
         }) = &verdict
         {
-            let left = exp.saturating_sub(unix_now());
-            until = until.min(now + Duration::from_secs(left));
+            // To the millisecond: a token that ends at second `exp` is not
+            // kept until the end of that second.
+            until = until.min(now + clock.until_unix(*exp));
         }
         Ok((verdict, until))
     }
@@ -217,15 +220,15 @@ impl TokenVerifier {
                 without_url(error)
             ))
         })?;
-        Ok(interpret(body))
+        Ok(interpret(body, &self.settings.clock))
     }
     // ANCHOR_END: introspect
 }
 
 /// Turns the response into a verdict: inactive, or active but already
 /// expired, are the same to a caller.
-fn interpret(body: IntrospectionResponse) -> Verdict {
-    if !body.active || body.exp.is_some_and(|exp| exp <= unix_now()) {
+fn interpret(body: IntrospectionResponse, clock: &Clock) -> Verdict {
+    if !body.active || body.exp.is_some_and(|exp| clock.until_unix(exp).is_zero()) {
         return Verdict::Inactive;
     }
     let audiences = match body.aud {
@@ -271,12 +274,6 @@ fn without_url(error: reqwest::Error) -> String {
     error.without_url().to_string()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,28 +284,34 @@ mod tests {
 
     #[test]
     fn inactive_and_expired_tokens_are_inactive() {
+        let clock = Clock::default();
         assert_eq!(
-            interpret(response(serde_json::json!({"active": false}))),
+            interpret(response(serde_json::json!({"active": false})), &clock),
             Verdict::Inactive
         );
         let expired = serde_json::json!({"active": true, "exp": 1, "aud": "x"});
-        assert_eq!(interpret(response(expired)), Verdict::Inactive);
+        assert_eq!(interpret(response(expired), &clock), Verdict::Inactive);
     }
 
     #[test]
     fn audience_may_be_a_string_or_a_list() {
-        let exp = unix_now() + 60;
-        let one = interpret(response(serde_json::json!({
-            "active": true, "sub": "u", "client_id": "c", "scope": "a b", "aud": "r", "exp": exp
-        })));
+        let clock = Clock::default();
+        let exp = chrono::Utc::now().timestamp().unsigned_abs() + 60;
+        let one = interpret(
+            response(serde_json::json!({
+                "active": true, "sub": "u", "client_id": "c", "scope": "a b", "aud": "r", "exp": exp
+            })),
+            &clock,
+        );
         let Verdict::Active(info) = one else {
             panic!("active")
         };
         assert_eq!(info.audiences, vec!["r"]);
         assert_eq!(info.scopes, vec!["a", "b"]);
-        let many = interpret(response(
-            serde_json::json!({"active": true, "aud": ["r", "s"]}),
-        ));
+        let many = interpret(
+            response(serde_json::json!({"active": true, "aud": ["r", "s"]})),
+            &clock,
+        );
         let Verdict::Active(info) = many else {
             panic!("active")
         };

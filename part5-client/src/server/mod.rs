@@ -7,10 +7,14 @@
 //! - [`introspection`]: asks the authorization server about a token, with a
 //!   bounded cache (rule RS-12, RS-13).
 //! - [`metadata`]: RFC 9728 protected-resource metadata (rule RS-01 … RS-03).
+//! - [`clock`]: the time token expiry is read from, which tests move forward.
+//! - [`startup`]: the command line, and plain words when start-up fails.
 
 pub mod auth;
+pub mod clock;
 pub mod introspection;
 pub mod metadata;
+pub mod startup;
 pub mod transport;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};

@@ -1,6 +1,11 @@
 //! rule RS-09 (and STYLE.md): no token, code or secret ever reaches the
-//! logs, whatever the level. The whole flow runs on one thread with every
-//! log line of every crate captured, then the capture is searched.
+//! logs, whatever the level. The whole flow runs with every log line of
+//! every crate and every thread captured, then the capture is searched.
+//!
+//! The capture is the process's global subscriber, because a subscriber set
+//! for one thread misses what other threads log: tokio's workers, and the
+//! blocking pool where the authorization server checks passwords. So this
+//! file runs in a test binary of its own (`tests/logs/main.rs`).
 
 use std::{
     io::Write,
@@ -11,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use this_part::Config;
 use tokio::net::TcpListener;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::{fmt::MakeWriter, util::SubscriberInitExt as _};
 
 use crate::support::{
     RS_CLIENT_SECRET, SCOPE, TestAs, TestServer, introspect, obtain_tokens, open_session, post_mcp,
@@ -42,16 +47,27 @@ impl<'a> MakeWriter<'a> for Capture {
 }
 
 /// RS-09: a login, calls with a good and a bad token, a refresh and an
-/// introspection, all logged at `trace`, leave no token, code or secret in the logs.
-#[tokio::test(flavor = "current_thread")]
+/// introspection, all logged at `trace` from any thread, leave no token,
+/// code or secret in the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rs09_no_token_in_logs() {
     let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
+    // Global, with `log` records turned into events too: every thread of
+    // this process writes here from now on.
+    tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(capture.clone())
         .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+        .finish()
+        .try_init()
+        .expect("the only subscriber of this test binary");
+    // The capture sees other threads: a plain one and tokio's blocking pool.
+    std::thread::spawn(|| tracing::info!("marker from a plain thread"))
+        .join()
+        .expect("thread");
+    tokio::task::spawn_blocking(|| tracing::info!("marker from the blocking pool"))
+        .await
+        .expect("blocking task");
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let mcp_url = format!("http://{}/mcp", listener.local_addr().expect("address"));
@@ -93,6 +109,12 @@ async fn rs09_no_token_in_logs() {
 
     let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("UTF-8");
     assert!(logs.lines().count() > 10, "the capture works: {logs}");
+    for marker in [
+        "marker from a plain thread",
+        "marker from the blocking pool",
+    ] {
+        assert!(logs.contains(marker), "the capture misses a thread: {logs}");
+    }
     for secret in &secrets {
         assert!(
             !logs.contains(secret.as_str()),
