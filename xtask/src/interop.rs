@@ -70,7 +70,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let root = workspace::root();
     let versions = versions::Versions::load(&root.join("interop/versions.txt"))?;
     let cache = root.join(".cache/interop");
-    let tools = cache::install(&cache, &versions)?;
+    let groups: Vec<&str> = GROUPS
+        .into_iter()
+        .filter(|group| only.as_deref().is_none_or(|word| group.contains(word)))
+        .collect();
+    let tools = cache::install(&cache, &versions, &groups)?;
     for name in [
         "@modelcontextprotocol/conformance",
         "@modelcontextprotocol/inspector",
@@ -96,10 +100,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let mut checks: Vec<Check> = Vec::new();
-    for group in GROUPS {
-        if only.as_deref().is_some_and(|word| !group.contains(word)) {
-            continue;
-        }
+    for group in groups {
         let results = runtime.block_on(async {
             match group {
                 "browser" => browser::checks(&setup).await,

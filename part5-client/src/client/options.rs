@@ -80,8 +80,9 @@ pub struct Options {
 
 /// The default `--log-level`: warnings, but not from rmcp's transport
 /// worker, which logs every failed connection at ERROR with a debug dump of
-/// its types; the client turns those failures into one plain message.
-pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp::transport::worker=off";
+/// its types, nor rmcp's warnings about its OAuth steps (a refused refresh
+/// token, say), which the client acts on and reports in its transcript.
+pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp::transport::worker=off,rmcp::transport::auth=error";
 
 /// `--protocol`: the MCP protocol versions this client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

