@@ -25,14 +25,14 @@
 //! (the chart).
 
 mod local;
-mod oauth;
+pub mod oauth;
 mod options;
 mod report;
 mod run;
-mod servers;
-mod stats;
-mod svg;
-mod wrk;
+pub mod servers;
+pub mod stats;
+pub mod svg;
+pub mod wrk;
 
 use std::process::Command;
 

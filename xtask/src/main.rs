@@ -14,6 +14,8 @@
 //! - `tryit`   ([`tryit`]): run each chapter's Try it session for real and
 //!   compare or rewrite its recorded output.
 //! - `bench`   ([`bench`]): what a protected tool call costs, with wrk.
+//! - `stress`  ([`stress`]): floods on the part-5 servers with real sign-ins
+//!   beside them; memory, slow clients, bounds.
 //! - `interop` ([`interop`]): part 5 against the MCP conformance suite, the
 //!   Python SDK, MCP Inspector and Chromium.
 //! - `mutants` ([`mutants`]): mutation testing of the AS and RS security
@@ -35,6 +37,8 @@ mod diff;
 mod interop;
 mod mutants;
 mod process;
+#[cfg(feature = "net")]
+mod stress;
 mod test;
 mod tryit;
 mod workspace;
@@ -55,6 +59,7 @@ commands:
   book                  check, then mdbook build book (installs mdbook if missing)
   tryit [--write|--check]     run each chapter's Try it for real; write or check book/src/generated/tryit-*.md
   bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)
+  stress [--quick]            floods on the part-5 AS + RS with real flows beside them; memory, slow clients, bounds
   interop [--only GROUP]      part 5 against the MCP conformance suite, Python SDK, Inspector, Chromium
   mutants [--canary] [--part N] [--file F]  mutation testing of the AS and RS security modules (--list)";
 
@@ -86,13 +91,15 @@ fn run() -> Result<()> {
         #[cfg(feature = "net")]
         "bench" => bench::run(rest),
         #[cfg(feature = "net")]
+        "stress" => stress::run(rest),
+        #[cfg(feature = "net")]
         "interop" => interop::run(rest),
         // Without the `net` feature (see xtask/Cargo.toml): the same
         // command, in an xtask that has it (the bench's in release).
         #[cfg(not(feature = "net"))]
         "bench" => with_net(&["--release"], command, rest),
         #[cfg(not(feature = "net"))]
-        "interop" => with_net(&[], command, rest),
+        "stress" | "interop" => with_net(&[], command, rest),
         "mutants" => mutants::run(rest),
         "tryit" => tryit::run(rest),
         "help" | "-h" | "--help" => {

@@ -15,7 +15,7 @@ pub const PASSWORD: &str = "demo_password";
 /// The redirect URI the bench registers. A loopback URI is allowed on any
 /// port (RFC 8252 §7.3); nothing listens there, the code is read from the
 /// `Location` header instead.
-const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";
+pub const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";
 /// The protocol version of every MCP request after `initialize`.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
 
@@ -49,19 +49,63 @@ pub async fn timed_login(
     issuer: &str,
     resource: &str,
 ) -> Result<(String, StepTimes)> {
+    let flow = full_flow(http, issuer, resource, false).await?;
+    let token = flow.tokens["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the token response has no access_token")?;
+    Ok((token, flow.times))
+}
+
+/// What one whole flow gave: the client it registered, the token
+/// response, and how long each step took.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub client_id: String,
+    pub tokens: serde_json::Value,
+    pub times: StepTimes,
+}
+
+/// Register, authorize, log in, redeem. With `refresh`, the client
+/// registers for the `refresh_token` grant too, so the token response
+/// carries a refresh token.
+pub async fn full_flow(http: &Client, issuer: &str, resource: &str, refresh: bool) -> Result<Flow> {
     let mut times = [0.0; 4];
     let mut clock = std::time::Instant::now();
     let mut lap = |step: usize| {
         times[step] = clock.elapsed().as_secs_f64() * 1e6;
         clock = std::time::Instant::now();
     };
+    let client_id = register(http, issuer, refresh).await?;
+    lap(0);
+    let request = AuthorizeRequest::new(&client_id, resource);
+    let page = open_login_page(http, issuer, &request).await?;
+    lap(1);
+    let code = submit_login(http, issuer, &page, &request.state).await?;
+    lap(2);
+    let tokens = redeem(http, issuer, &request, &code).await?;
+    lap(3);
+    Ok(Flow {
+        client_id,
+        tokens,
+        times,
+    })
+}
+
+/// Registers a public client for [`REDIRECT_URI`] (RFC 7591); returns its
+/// `client_id`. With `refresh`, it asks for the `refresh_token` grant too.
+pub async fn register(http: &Client, issuer: &str, refresh: bool) -> Result<String> {
+    let mut metadata = serde_json::json!({
+        "redirect_uris": [REDIRECT_URI],
+        "token_endpoint_auth_method": "none",
+        "client_name": "xtask bench",
+    });
+    if refresh {
+        metadata["grant_types"] = serde_json::json!(["authorization_code", "refresh_token"]);
+    }
     let registered: serde_json::Value = expect(
         http.post(format!("{issuer}/register"))
-            .json(&serde_json::json!({
-                "redirect_uris": [REDIRECT_URI],
-                "token_endpoint_auth_method": "none",
-                "client_name": "xtask bench",
-            }))
+            .json(&metadata)
             .send()
             .await?,
         StatusCode::CREATED,
@@ -70,31 +114,71 @@ pub async fn timed_login(
     .await?
     .json()
     .await?;
-    let client_id = registered["client_id"]
+    registered["client_id"]
         .as_str()
-        .context("registration returned no client_id")?
-        .to_owned();
-    lap(0);
+        .map(str::to_owned)
+        .context("registration returned no client_id")
+}
 
-    let verifier = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let state = uuid::Uuid::new_v4().simple().to_string();
+/// One authorization request: the client, a fresh PKCE verifier and
+/// `state`, and the resource the token is for.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    pub verifier: String,
+    pub state: String,
+    pub resource: String,
+}
+
+impl AuthorizeRequest {
+    pub fn new(client_id: &str, resource: &str) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            verifier: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            state: uuid::Uuid::new_v4().simple().to_string(),
+            resource: resource.to_owned(),
+        }
+    }
+
+    /// The query of `GET /authorize` (RFC 6749 §4.1.1, RFC 7636, RFC 8707).
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(self.verifier.as_bytes()));
+        vec![
+            ("response_type", "code".into()),
+            ("client_id", self.client_id.clone()),
+            ("redirect_uri", REDIRECT_URI.into()),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256".into()),
+            ("state", self.state.clone()),
+            ("resource", self.resource.clone()),
+            ("scope", "mcp:tools".into()),
+        ]
+    }
+}
+
+/// What a browser keeps from the login page: its session cookie and the
+/// form's hidden sign-in id and CSRF token.
+#[derive(Debug, Clone)]
+pub struct LoginPage {
+    /// `name=value`, ready for a `Cookie` header.
+    pub cookie: String,
+    pub pending: String,
+    pub csrf: String,
+}
+
+/// `GET /authorize`, and the login page it answers with.
+pub async fn open_login_page(
+    http: &Client,
+    issuer: &str,
+    request: &AuthorizeRequest,
+) -> Result<LoginPage> {
     let page = expect(
         http.get(format!("{issuer}/authorize"))
-            .query(&[
-                ("response_type", "code"),
-                ("client_id", &client_id),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("state", &state),
-                ("resource", resource),
-                ("scope", "mcp:tools"),
-            ])
+            .query(&request.query())
             .send()
             .await?,
         StatusCode::OK,
@@ -103,16 +187,27 @@ pub async fn timed_login(
     .await?;
     let cookie = session_cookie(page.headers()).context("the login page set no cookie")?;
     let html = page.text().await?;
-    let pending = hidden_field(&html, "pending").context("no `pending` field in the form")?;
-    let csrf = hidden_field(&html, "csrf").context("no `csrf` field in the form")?;
-    lap(1);
+    Ok(LoginPage {
+        cookie,
+        pending: hidden_field(&html, "pending").context("no `pending` field in the form")?,
+        csrf: hidden_field(&html, "csrf").context("no `csrf` field in the form")?,
+    })
+}
 
+/// Posts the demo user's credentials on `page` and approves; returns the
+/// code from the 303, after checking that `state` came back unchanged.
+pub async fn submit_login(
+    http: &Client,
+    issuer: &str,
+    page: &LoginPage,
+    state: &str,
+) -> Result<String> {
     let answer = expect(
         http.post(format!("{issuer}/login"))
-            .header(header::COOKIE, cookie)
+            .header(header::COOKIE, &page.cookie)
             .form(&[
-                ("pending", pending.as_str()),
-                ("csrf", csrf.as_str()),
+                ("pending", page.pending.as_str()),
+                ("csrf", page.csrf.as_str()),
                 ("username", USERNAME),
                 ("password", PASSWORD),
                 ("action", "approve"),
@@ -135,22 +230,27 @@ pub async fn timed_login(
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.into_owned())
     };
-    ensure!(
-        param("state").as_deref() == Some(state.as_str()),
-        "state changed"
-    );
-    let code = param("code").with_context(|| format!("no code in {location}"))?;
-    lap(2);
+    ensure!(param("state").as_deref() == Some(state), "state changed");
+    param("code").with_context(|| format!("no code in {location}"))
+}
 
-    let tokens: serde_json::Value = expect(
+/// Redeems `code` at `/token` with the PKCE verifier and the resource;
+/// returns the token response.
+pub async fn redeem(
+    http: &Client,
+    issuer: &str,
+    request: &AuthorizeRequest,
+    code: &str,
+) -> Result<serde_json::Value> {
+    Ok(expect(
         http.post(format!("{issuer}/token"))
             .form(&[
                 ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
+                ("code", code),
                 ("redirect_uri", REDIRECT_URI),
-                ("client_id", client_id.as_str()),
-                ("code_verifier", verifier.as_str()),
-                ("resource", resource),
+                ("client_id", request.client_id.as_str()),
+                ("code_verifier", request.verifier.as_str()),
+                ("resource", request.resource.as_str()),
             ])
             .send()
             .await?,
@@ -159,13 +259,7 @@ pub async fn timed_login(
     )
     .await?
     .json()
-    .await?;
-    lap(3);
-    let token = tokens["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the token response has no access_token")?;
-    Ok((token, times))
+    .await?)
 }
 
 /// Starts an MCP session (`initialize`, then `notifications/initialized`),
@@ -263,7 +357,7 @@ async fn expect(
 }
 
 /// `name=value` of the first `Set-Cookie`, ready for a `Cookie` header.
-fn session_cookie(headers: &header::HeaderMap) -> Option<String> {
+pub fn session_cookie(headers: &header::HeaderMap) -> Option<String> {
     let value = headers.get(header::SET_COOKIE)?.to_str().ok()?;
     Some(value.split(';').next()?.trim().to_owned())
 }

@@ -108,7 +108,7 @@ pub fn latency_chart(title: &str, bars: &[(String, Percentiles)]) -> String {
 
 /// A tick step of 1, 2 or 5 × 10ⁿ giving at most about six ticks, and the
 /// axis top: the first tick at or above `max`.
-fn axis(max: f64) -> (f64, f64) {
+pub fn axis(max: f64) -> (f64, f64) {
     let max = if max > 0.0 { max } else { 1.0 };
     let rough = max / 5.0;
     let magnitude = 10f64.powf(rough.log10().floor());
@@ -120,12 +120,12 @@ fn axis(max: f64) -> (f64, f64) {
     (step, (max / step).ceil() * step)
 }
 
-fn trim(value: f64) -> String {
+pub fn trim(value: f64) -> String {
     let text = format!("{value:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

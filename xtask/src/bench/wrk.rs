@@ -51,6 +51,9 @@ pub struct WrkRun {
     pub distribution: Vec<(f64, f64)>,
     /// The sketch printed by the `done` hook, in microseconds.
     pub sketch: Vec<f64>,
+    /// Everything wrk printed on stdout, for scripts whose `done` hook
+    /// prints more than the sketch (`cargo xtask stress` counts statuses).
+    pub stdout: String,
 }
 
 /// Makes sure `wrk` is installed: Debian's package when it is missing.
@@ -175,7 +178,7 @@ pub fn run(
         );
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let run = parse(&stdout).with_context(|| format!("cannot read wrk's report:\n{stdout}"))?;
+    let mut run = parse(&stdout).with_context(|| format!("cannot read wrk's report:\n{stdout}"))?;
     // wrk reports a broken script on stderr and then runs plain GETs.
     if run.sketch.is_empty() || !stderr.trim().is_empty() {
         bail!(
@@ -183,6 +186,7 @@ pub fn run(
             script_path.display()
         );
     }
+    run.stdout = stdout.into_owned();
     Ok(run)
 }
 
