@@ -15,6 +15,7 @@
 //!   so that this part runs and tests the whole system on its own.
 
 pub mod authorization_server;
+pub mod limits;
 pub mod client;
 pub mod server;
 pub mod settings;
