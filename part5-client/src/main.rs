@@ -1,19 +1,19 @@
 //! `part5-rs`: runs the protected MCP server of part 4.
 
-use anyhow::Context;
-use clap::Parser;
-use part5_client::{Config, init_tracing, serve, shutdown_signal};
+use std::process::ExitCode;
+
+use part5_client::{
+    init_tracing,
+    server::startup::{exit_code, parse_args, run},
+    shutdown_signal,
+};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+async fn main() -> ExitCode {
+    let config = match parse_args() {
+        Ok(config) => config,
+        Err(error) => return exit_code(Err(error)),
+    };
     init_tracing(&config.log_level);
-    if config.auth_enabled {
-        config.validate().context("invalid configuration")?;
-    }
-    let address = (config.host.as_str(), config.port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot bind {}:{}", config.host, config.port))?;
-    serve(listener, config, shutdown_signal()).await
+    exit_code(run(config, shutdown_signal()).await)
 }

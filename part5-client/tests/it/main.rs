@@ -1,4 +1,5 @@
-//! Integration tests of part 5, through the real HTTP interface.
+//! Integration tests of part 5, through the real HTTP interface. The
+//! no-secrets-in-logs test runs in a binary of its own: `tests/logs/main.rs`.
 
 // A failed `expect` is how a test reports an unexpected state.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -28,7 +29,6 @@ mod introspection;
 mod login;
 mod mcp_http;
 mod metadata;
-mod no_secrets_in_logs;
 mod pkce;
 mod pkce_rules;
 mod properties;
@@ -39,6 +39,7 @@ mod registration;
 mod resilience;
 mod resource_metadata;
 mod stand_in;
+mod startup;
 mod support;
 mod token_endpoint;
 mod tools;
