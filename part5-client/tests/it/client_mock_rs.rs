@@ -111,7 +111,10 @@ async fn prm(State(state): State<Shared>) -> Json<Value> {
     let state = state.lock().expect("state");
     Json(json!({
         "resource": state.behaviour.prm_resource.clone().unwrap_or_else(|| state.mcp_url.clone()),
-        "authorization_servers": [state.issuer],
+        "authorization_servers": [match (&state.behaviour.migrate_to, state.migrated) {
+            (Some(other), true) => other.lock().expect("other").issuer.clone(),
+            _ => state.issuer.clone(),
+        }],
         "scopes_supported": ["mcp:tools", "mcp:admin"],
         "bearer_methods_supported": ["header"],
     }))
@@ -159,7 +162,21 @@ async fn rs_guard(State(state): State<Shared>, request: Request, next: Next) -> 
         let token = authorization
             .as_deref()
             .and_then(|value| value.strip_prefix("Bearer "));
-        let issued = token.and_then(|token| state.access_tokens.get(token).cloned());
+        let issued = match (&state.behaviour.migrate_to, state.migrated) {
+            (Some(other), true) => token.and_then(|token| {
+                other
+                    .lock()
+                    .expect("other")
+                    .access_tokens
+                    .get(token)
+                    .cloned()
+            }),
+            _ => token.and_then(|token| state.access_tokens.get(token).cloned()),
+        };
+        if issued.is_some() && state.behaviour.migrate_to.is_some() {
+            // The first token of the first AS is the last one it accepts.
+            state.migrated = true;
+        }
         let behaviour = &state.behaviour;
         match (token, issued) {
             (Some(_), None) => Some((

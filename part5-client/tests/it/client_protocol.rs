@@ -214,3 +214,51 @@ async fn cached_registration_is_not_reused_at_a_new_authorization_server() {
     assert_eq!(info["active"], true);
     assert_eq!(info["client_id"], json!(new.client_id));
 }
+
+/// SEP-2352 within one run: when the resource moves to another AS after the first login, the client registers there and never shows it the first AS's client id or tokens.
+#[tokio::test]
+async fn a_new_authorization_server_mid_run_gets_a_new_registration() {
+    let second = Mocks::start(Behaviour::default()).await;
+    // Two real servers would not hand out the same ids; the mocks count from 1.
+    second.with(|state| {
+        for _ in 0..100 {
+            state.next("skip");
+        }
+    });
+    let first = Mocks::start(Behaviour {
+        migrate_to: Some(second.state.clone()),
+        ..Behaviour::default()
+    })
+    .await;
+    let (result, steps) = run_with(&Options::for_tests(&first.mcp_url), false).await;
+    let outcome = result.expect("the run succeeds at the second AS");
+    assert_eq!(outcome.logins, 2);
+    assert!(
+        steps.contains(&Step::IssuerChanged {
+            from: first.issuer.clone(),
+            to: second.issuer.clone(),
+        }),
+        "{steps:#?}"
+    );
+    let (old_client, old_tokens) = first.with(|state| {
+        let client = state.authorize_queries[0]["client_id"].clone();
+        let tokens: Vec<String> = state
+            .access_tokens
+            .keys()
+            .chain(state.refresh_tokens.keys())
+            .cloned()
+            .collect();
+        (client, tokens)
+    });
+    second.with(|state| {
+        assert_eq!(state.registrations.len(), 1, "registered at the second AS");
+        assert_eq!(state.authorize_queries.len(), 1);
+        assert_ne!(state.authorize_queries[0]["client_id"], old_client);
+        for request in &state.token_requests {
+            assert_ne!(request.get("client_id"), Some(&old_client));
+            for value in request.values() {
+                assert!(!old_tokens.contains(value), "{request:?}");
+            }
+        }
+    });
+}

@@ -44,6 +44,10 @@ pub struct Behaviour {
     pub modern_only: bool,
     /// `scopes_supported` of the AS metadata (None: not listed).
     pub as_scopes_supported: Option<Vec<String>>,
+    /// SEP-2352: the RS moves to this other mock's AS once it has accepted
+    /// one token of its own AS; from then on its PRM names the other issuer
+    /// and only the other AS's tokens are accepted.
+    pub migrate_to: Option<Shared>,
 }
 
 impl Default for Behaviour {
@@ -59,6 +63,7 @@ impl Default for Behaviour {
             prm_resource: None,
             modern_only: false,
             as_scopes_supported: None,
+            migrate_to: None,
         }
     }
 }
@@ -85,6 +90,8 @@ pub struct MockState {
     /// (JSON-RPC method, `MCP-Protocol-Version` header) of every RS POST.
     pub rs_methods: Vec<(String, Option<String>)>,
     pub access_tokens: HashMap<String, Issued>,
+    /// The RS has moved to `behaviour.migrate_to`'s AS.
+    pub migrated: bool,
     pub refresh_tokens: HashMap<String, Issued>,
     pub pending: HashMap<String, HashMap<String, String>>,
     pub codes: HashMap<String, HashMap<String, String>>,
