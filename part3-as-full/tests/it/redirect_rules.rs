@@ -2,7 +2,7 @@
 //! length bound, user information, and how a response joins a query.
 
 use this_part::authorization_server::logic::redirect::{
-    check_redirect_uri, display_host, redirect_uri_matches, redirect_with,
+    check_redirect_uri, display_host, is_loopback, redirect_uri_matches, redirect_with,
 };
 
 /// `https://app.example/` followed by a path that makes it `length` long.
@@ -118,4 +118,39 @@ fn as10_display_host_names_host_and_port() {
     );
     assert_eq!(display_host("http://127.0.0.1:5000/cb"), "127.0.0.1:5000");
     assert_eq!(display_host("not a uri"), "not a uri");
+}
+
+/// AS-18: a redirect URI with a wildcard or a pattern is refused, even when it would parse.
+#[test]
+fn as18_wildcard_or_pattern_redirect_uri_is_refused() {
+    for bad in [
+        "https://*.app.example/cb",
+        "https://app.example/*",
+        "https://app.example/{path}",
+        "http://127.0.0.1:*/cb",
+    ] {
+        assert!(check_redirect_uri(bad).is_err(), "{bad}");
+    }
+}
+
+/// AS-20: only a loopback host is flagged as one; a look-alike name or an unparsable URI is not.
+#[test]
+fn as20_only_loopback_hosts_are_loopback() {
+    for loopback in [
+        "http://127.0.0.1/cb",
+        "http://127.0.0.1:8080/cb",
+        "http://[::1]:1/cb",
+        "http://localhost:6274/cb",
+    ] {
+        assert!(is_loopback(loopback), "{loopback}");
+    }
+    for other in [
+        "https://app.example/cb",
+        "http://127.0.0.2/cb",
+        "http://localhost.evil/cb",
+        "http://127.0.0.1.evil/cb",
+        "not a uri",
+    ] {
+        assert!(!is_loopback(other), "{other}");
+    }
 }
