@@ -15,8 +15,8 @@
 //!   so that this part runs and tests the whole system on its own.
 
 pub mod authorization_server;
-pub mod limits;
 pub mod client;
+pub mod limits;
 pub mod server;
 pub mod settings;
 pub mod tools;

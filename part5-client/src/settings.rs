@@ -93,6 +93,9 @@ pub struct Config {
     /// clock, which tests move forward instead of sleeping.
     #[arg(skip)]
     pub clock: Clock,
+    /// Connection limits (rule AS-19).
+    #[command(flatten)]
+    pub limits: crate::server::limits::Limits,
 }
 // ANCHOR_END: config
 
@@ -116,6 +119,7 @@ impl Config {
             introspection_cache_ttl: Duration::from_secs(60),
             introspection_timeout: Duration::from_secs(5),
             clock: Clock::default(),
+            limits: crate::server::limits::Limits::default(),
         }
     }
 

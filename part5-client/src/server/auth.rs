@@ -10,11 +10,12 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
 };
 
 use axum::{
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -25,7 +26,10 @@ use super::{
     introspection::{TokenVerifier, Verdict},
     transport::JsonRpcBody,
 };
-use crate::settings::{AuthSettings, ConfigError};
+use crate::{
+    limits::Source,
+    settings::{AuthSettings, ConfigError},
+};
 
 // ANCHOR: principal
 /// The authenticated caller of a request, put in the request's extensions
@@ -105,18 +109,24 @@ pub async fn authorize(
 
     // RS-10: a session is not a credential.
     let session = session_id(request.headers());
-    if let Some(session) = &session
-        && !state.sessions.admits(session, principal.as_ref())
-    {
-        return reject(settings, Rejection::ForeignSession);
+    if let Some(session) = &session {
+        match state.sessions.admits(session, principal.as_ref()) {
+            Admission::Admitted => {}
+            Admission::Foreign => return reject(settings, Rejection::ForeignSession),
+            Admission::Ended => return reject(settings, Rejection::EndedSession),
+        }
     }
+    let source = (request.extensions().get::<ConnectInfo<SocketAddr>>())
+        .map_or(Source::of(IpAddr::from([0, 0, 0, 0])), |info| {
+            Source::of(info.0.ip())
+        });
     let method = request.method().clone();
     if let Some(principal) = &principal {
         request.extensions_mut().insert(principal.clone());
     }
     let response = next.run(request).await;
     match (&session, session_id(response.headers())) {
-        (None, Some(created)) => state.sessions.record(created, principal),
+        (None, Some(created)) => state.sessions.record(created, principal, source),
         (Some(ended), _) if method == Method::DELETE && response.status().is_success() => {
             state.sessions.forget(ended);
         }
@@ -195,6 +205,9 @@ pub enum Rejection {
     InvalidRequest(&'static str),
     /// rule RS-10: the session belongs to another user.
     ForeignSession,
+    /// A session this server no longer holds: 404, so the client begins a
+    /// new one (MCP Streamable HTTP, session management).
+    EndedSession,
     /// rule RS-12: the authorization server cannot be asked; fail closed.
     Unavailable,
 }
@@ -238,6 +251,12 @@ pub fn reject(settings: &AuthSettings, rejection: Rejection) -> Response {
             "forbidden",
             "this session belongs to another caller; start a new session",
         ),
+        Rejection::EndedSession => (
+            StatusCode::NOT_FOUND,
+            String::new(),
+            "not_found",
+            "this session has ended; start a new session",
+        ),
         Rejection::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             String::new(),
@@ -272,56 +291,81 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
 /// Who began each session (rule RS-10). A session begun without a token
 /// belongs to the first user who presents one in it (the client that logs in
 /// after a 401 keeps its session); from then on only that user may use it.
+///
+/// Anyone may begin a session without a token, so the table is bounded the
+/// way rule AS-16 asks: each session is charged to the address that began
+/// it, a source over its share loses its own oldest session, and a full
+/// table takes the oldest session of the source that holds the most. A
+/// session this table no longer knows is ended (404, and the client starts
+/// a new one): it is never handed to whoever asks next.
 #[derive(Debug, Default)]
 pub struct SessionOwners {
     inner: Mutex<Owners>,
 }
 
-/// Each session's owner, if it has one yet, and the sessions oldest first.
+/// Each session's owner, if it has one yet, and who began it; and per
+/// source, its sessions oldest first.
 #[derive(Debug, Default)]
 struct Owners {
-    by_session: HashMap<String, Option<Owner>>,
-    order: VecDeque<String>,
+    by_session: HashMap<String, (Option<Owner>, Source)>,
+    by_source: HashMap<Source, VecDeque<String>>,
 }
 
 /// A session owner: the user and the client, as introspection named them.
 type Owner = (String, String);
 
-/// Sessions remembered at most; the oldest are forgotten first.
+/// Sessions remembered at most.
 const SESSION_CAPACITY: usize = 100_000;
 
+/// Sessions one source may hold: a client keeps one or two.
+const SESSIONS_PER_SOURCE: usize = 256;
+
 impl SessionOwners {
-    fn admits(&self, session: &str, principal: Option<&Principal>) -> bool {
+    fn admits(&self, session: &str, principal: Option<&Principal>) -> Admission {
         let mut owners = self.lock();
         let caller = principal.map(|p| (p.subject.clone(), p.client_id.clone()));
         match owners.by_session.get_mut(session) {
-            // Unknown here: rmcp answers 404 for sessions it does not know either.
-            None => true,
-            Some(owner @ None) => {
+            // Ended here (or never begun): rmcp answers 404 for sessions it
+            // does not know, and so does this table.
+            None => Admission::Ended,
+            Some((owner @ None, _)) => {
                 *owner = caller;
-                true
+                Admission::Admitted
             }
-            Some(Some(owner)) => caller.as_ref() == Some(owner),
+            Some((Some(owner), _)) if caller.as_ref() == Some(owner) => Admission::Admitted,
+            Some(_) => Admission::Foreign,
         }
     }
 
-    fn record(&self, session: String, principal: Option<Principal>) {
+    fn record(&self, session: String, principal: Option<Principal>, source: Source) {
         let mut owners = self.lock();
-        while owners.by_session.len() >= SESSION_CAPACITY {
-            let Some(oldest) = owners.order.pop_front() else {
-                break;
-            };
-            owners.by_session.remove(&oldest);
+        let own = owners.by_source.get(&source).map_or(0, VecDeque::len);
+        let victim = if own >= SESSIONS_PER_SOURCE {
+            owners
+                .by_source
+                .get(&source)
+                .and_then(|ids| ids.front().cloned())
+        } else if owners.by_session.len() >= SESSION_CAPACITY {
+            (owners.by_source.values())
+                .max_by_key(|ids| ids.len())
+                .and_then(|ids| ids.front().cloned())
+        } else {
+            None
+        };
+        if let Some(victim) = victim {
+            owners.remove(&victim);
         }
         let owner = principal.map(|p| (p.subject, p.client_id));
-        owners.by_session.insert(session.clone(), owner);
-        owners.order.push_back(session);
+        owners.by_session.insert(session.clone(), (owner, source));
+        owners
+            .by_source
+            .entry(source)
+            .or_default()
+            .push_back(session);
     }
 
     fn forget(&self, session: &str) {
-        let mut owners = self.lock();
-        owners.by_session.remove(session);
-        owners.order.retain(|id| id != session);
+        self.lock().remove(session);
     }
 
     /// The owners; a panic elsewhere while holding the lock leaves the map
@@ -331,6 +375,30 @@ impl SessionOwners {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+impl Owners {
+    fn remove(&mut self, session: &str) {
+        let Some((_, source)) = self.by_session.remove(session) else {
+            return;
+        };
+        if let Some(ids) = self.by_source.get_mut(&source) {
+            ids.retain(|id| id != session);
+            if ids.is_empty() {
+                self.by_source.remove(&source);
+            }
+        }
+    }
+}
+
+/// Whether a request may use the session it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Admitted,
+    /// Another user's session (rule RS-10).
+    Foreign,
+    /// Not a session this server holds (any more).
+    Ended,
 }
 // ANCHOR_END: session_owners
 
@@ -377,13 +445,42 @@ mod tests {
             subject: "bob".into(),
             ..alice.clone()
         };
-        owners.record("s".into(), None);
-        assert!(owners.admits("s", None));
-        assert!(owners.admits("s", Some(&alice)));
-        assert!(owners.admits("s", Some(&alice)));
-        assert!(!owners.admits("s", Some(&bob)));
-        assert!(!owners.admits("s", None));
+        let here = Source::of(IpAddr::from([127, 0, 0, 1]));
+        owners.record("s".into(), None, here);
+        assert_eq!(owners.admits("s", None), Admission::Admitted);
+        assert_eq!(owners.admits("s", Some(&alice)), Admission::Admitted);
+        assert_eq!(owners.admits("s", Some(&alice)), Admission::Admitted);
+        assert_eq!(owners.admits("s", Some(&bob)), Admission::Foreign);
+        assert_eq!(owners.admits("s", None), Admission::Foreign);
         owners.forget("s");
-        assert!(owners.admits("s", Some(&bob)));
+        assert_eq!(
+            owners.admits("s", Some(&bob)),
+            Admission::Ended,
+            "an ended session is never handed to the next caller"
+        );
+    }
+
+    /// Anonymous sessions are charged to their source: a flood of them
+    /// ends its own oldest sessions, never another user's (rule AS-16,
+    /// RS-10).
+    #[test]
+    fn as16_a_session_flood_ends_only_its_own_sessions() {
+        let owners = SessionOwners::default();
+        let alice = Principal {
+            subject: "alice".into(),
+            client_id: "c".into(),
+            scopes: vec![],
+        };
+        let person = Source::of(IpAddr::from([127, 0, 0, 2]));
+        let flood = Source::of(IpAddr::from([127, 0, 0, 1]));
+        owners.record("alice's".into(), Some(alice.clone()), person);
+        for n in 0..(SESSIONS_PER_SOURCE + 1_000) {
+            owners.record(format!("flood{n}"), None, flood);
+        }
+        assert_eq!(owners.admits("alice's", Some(&alice)), Admission::Admitted);
+        assert_eq!(owners.admits("flood0", None), Admission::Ended);
+        let last = format!("flood{}", SESSIONS_PER_SOURCE + 999);
+        assert_eq!(owners.admits(&last, None), Admission::Admitted);
+        assert_eq!(owners.lock().by_session.len(), SESSIONS_PER_SOURCE + 1);
     }
 }

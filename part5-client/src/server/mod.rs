@@ -6,6 +6,7 @@
 //! - [`auth`]: who may call what (rule RS-04 … RS-11).
 //! - [`introspection`]: asks the authorization server about a token, with a
 //!   bounded cache (rule RS-12, RS-13).
+//! - [`limits`]: the connection limits, as settings (rule AS-19).
 //! - [`metadata`]: RFC 9728 protected-resource metadata (rule RS-01 … RS-03).
 //! - [`clock`]: the time token expiry is read from, which tests move forward.
 //! - [`startup`]: the command line, and plain words when start-up fails.
@@ -13,13 +14,14 @@
 pub mod auth;
 pub mod clock;
 pub mod introspection;
+pub mod limits;
 pub mod metadata;
 pub mod startup;
 pub mod transport;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use axum::{Router, middleware, serve::ListenerExt};
+use axum::{Router, middleware};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -80,8 +82,11 @@ pub fn router(config: &Config, shutdown: CancellationToken) -> Result<Router, Co
 // ANCHOR_END: router
 
 // ANCHOR: serve
-/// Serves [`router`] on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
+/// Serves [`router`] on `listener` until `shutdown` completes, then ends
+/// the open event streams and lets requests in flight finish. Connections
+/// get the timeouts and caps of rule AS-19, and `TCP_NODELAY`: rmcp writes
+/// an event stream in more than one piece, and with Nagle's algorithm on,
+/// the second piece would wait ~40 ms for the client's delayed ACK.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -96,23 +101,11 @@ pub async fn serve(
         "MCP server listening on http://{}/mcp",
         listener.local_addr()?
     );
-    // Send each response as soon as it is written: rmcp writes an event
-    // stream in more than one piece, and with Nagle's algorithm on, the
-    // second piece waits ~40 ms for the client's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown.await;
         cancel.cancel();
-    })
-    .await?;
+    };
+    crate::limits::serve(listener, app, config.limits.connections(), shutdown).await?;
     Ok(())
 }
 

@@ -157,6 +157,9 @@ pub(crate) fn cors_layer(guard: Arc<TransportGuard>) -> CorsLayer {
 }
 // ANCHOR_END: transport_guard
 
+/// Request bodies parsed at once (rule AS-19's "under a concurrency limit").
+static JSON_PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+
 // ANCHOR: reject_malformed_json
 /// Reads a POST body (at most [`MAX_BODY_BYTES`], else 413) and answers a body
 /// that is not JSON with HTTP 400 and the JSON-RPC parse error `-32700`
@@ -180,7 +183,13 @@ pub(crate) async fn reject_malformed_json(request: Request, next: Next) -> Respo
                 .into_response();
         }
     };
-    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+    // Parsing takes CPU in proportion to the body: a few at a time, so a
+    // burst of large bodies queues here instead of starving the rest.
+    let parsed = match JSON_PARSES.acquire().await {
+        Ok(_permit) => serde_json::from_slice::<serde_json::Value>(&bytes),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let Ok(parsed) = parsed else {
         let error = serde_json::json!({
             "jsonrpc": "2.0",
             "id": null,

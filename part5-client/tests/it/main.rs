@@ -38,6 +38,7 @@ mod redirects;
 mod registration;
 mod resilience;
 mod resource_metadata;
+mod rs_limits;
 mod stand_in;
 mod startup;
 mod support;
