@@ -8,9 +8,10 @@ The SDK's OAuthClientProvider does everything an MCP client must: it reads the
 401 challenge, discovers the protected-resource and authorization-server
 metadata, registers dynamically, runs the authorization-code flow with PKCE and
 `resource`, and refreshes. Only the person is scripted: the redirect handler
-loads our real login page, fills its real form (hidden CSRF fields and the
-session cookie included) with the demo credentials, presses Approve and reads
-the code from the redirect, as a browser would hand it to a callback listener.
+runs `part5-scripted-browser --print-callback` (path in `SCRIPTED_BROWSER`),
+which logs in on our real login page with the demo credentials, presses
+Approve and prints the redirect instead of loading it; the handler reads the
+code from it, as a browser would hand it to a callback listener.
 
 Prints one JSON object and exits 0 when greet, server_time and a refresh all
 worked; exits 1 with the reason otherwise.
@@ -23,8 +24,7 @@ import json
 import os
 import sys
 import time
-from html.parser import HTMLParser
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import parse_qs, urlparse
 
 import httpx2
 from mcp import ClientSession
@@ -32,10 +32,9 @@ from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-USERNAME = os.environ.get("AS_DEMO_USERNAME", "demo_user")
-PASSWORD = os.environ.get("AS_DEMO_PASSWORD", "demo_password")
-# Nothing listens here: the redirect is read from the Location header. A
-# loopback redirect URI may use any port (RFC 8252 §7.3).
+SCRIPTED_BROWSER = os.environ["SCRIPTED_BROWSER"]
+# Nothing listens here: the scripted browser prints the redirect instead of
+# loading it. A loopback redirect URI may use any port (RFC 8252 §7.3).
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
 
@@ -61,31 +60,6 @@ class MemoryStorage:
         self.client_info = client_info
 
 
-class FormParser(HTMLParser):
-    """The first form of a page: its action and its named inputs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-        self.buttons: list[tuple[str, str]] = []
-        self._in_form = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form" and self.action is None:
-            self.action = a.get("action", "")
-            self._in_form = True
-        elif self._in_form and tag == "input" and a.get("name"):
-            self.fields[a["name"]] = a.get("value", "")
-        elif self._in_form and tag == "button" and a.get("name"):
-            self.buttons.append((a["name"], a.get("value", "")))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._in_form = False
-
-
 class ScriptedPerson:
     """Logs in on the authorization server's page and approves."""
 
@@ -95,20 +69,16 @@ class ScriptedPerson:
 
     async def redirect_handler(self, authorization_url: str) -> None:
         self.logins += 1
-        async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as browser:
-            page = await browser.get(authorization_url)
-            if page.status_code != 200:
-                raise RuntimeError(f"login page answered {page.status_code}: {page.text[:200]}")
-            form = FormParser()
-            form.feed(page.text)
-            if form.action is None or ("action", "approve") not in form.buttons:
-                raise RuntimeError("no login form with an Approve button")
-            fields = dict(form.fields)
-            fields.update(username=USERNAME, password=PASSWORD, action="approve")
-            answer = await browser.post(urljoin(str(page.url), form.action), data=fields)
-            location = answer.headers.get("location", "")
-            if answer.status_code not in (302, 303) or not location.startswith(REDIRECT_URI):
-                raise RuntimeError(f"login answered {answer.status_code} to {location!r}")
+        browser = await asyncio.create_subprocess_exec(
+            SCRIPTED_BROWSER,
+            "--print-callback",
+            authorization_url,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        printed, _ = await asyncio.wait_for(browser.communicate(), timeout=30)
+        location = printed.decode().strip()
+        if browser.returncode != 0 or not location.startswith(REDIRECT_URI):
+            raise RuntimeError(f"the scripted browser failed ({browser.returncode}): {location!r}")
         query = parse_qs(urlparse(location).query)
         if "error" in query:
             raise RuntimeError(f"authorization failed: {query['error'][0]}")

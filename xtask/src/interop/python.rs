@@ -24,6 +24,7 @@ async fn run(setup: &Setup) -> Result<()> {
         tokio::process::Command::new(&setup.tools.python)
             .arg(&script)
             .arg(&setup.system.mcp_url)
+            .env("SCRIPTED_BROWSER", &setup.binaries.scripted_browser)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
