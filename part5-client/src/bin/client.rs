@@ -7,7 +7,9 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use part5_client::client::{
-    BrowserOpener, NoBrowser, Options, Outcome, StderrTranscript, SystemBrowser, run,
+    BrowserOpener, NoBrowser, Options, Outcome, StderrTranscript, SystemBrowser,
+    printable::{Printable, printable_json},
+    run,
 };
 
 // ANCHOR: main
@@ -39,7 +41,9 @@ async fn main() -> ExitCode {
             }
         },
         Err(error) => {
-            eprintln!("error: {error}");
+            // The message may quote a server (an `error_description`, a
+            // tool's error): no control character of it reaches the terminal.
+            eprintln!("error: {}", Printable(&error.to_string()));
             ExitCode::from(error.exit_code())
         }
     }
@@ -70,19 +74,21 @@ fn init_logging(filter: &str) -> Result<(), String> {
 
 /// Tool results on stdout: one JSON document with `--json`, else each result
 /// pretty-printed (its structured content when there is some, else its text).
+/// Results come from the server, so no control character of theirs is
+/// printed (rule CL-07): JSON escapes them, text shows U+FFFD.
 fn print(outcome: &Outcome, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(outcome)?);
+        println!("{}", printable_json(outcome)?);
         return Ok(());
     }
     for call in &outcome.calls {
-        println!("{}:", call.tool);
+        println!("{}:", Printable(&call.tool));
         match &call.result.structured_content {
-            Some(structured) => println!("{}", serde_json::to_string_pretty(structured)?),
+            Some(structured) => println!("{}", printable_json(structured)?),
             None => {
                 for block in &call.result.content {
                     if let Some(text) = block.as_text() {
-                        println!("{}", text.text);
+                        println!("{}", Printable(&text.text));
                     }
                 }
             }

@@ -4,8 +4,21 @@
 //! terminal. Ours is bound on 127.0.0.1 before the browser opens, checks
 //! `state` and `iss` itself before the code goes anywhere (rmcp checks `iss`
 //! again at the exchange), and tells the person they can close the tab.
+//!
+//! Any page or program on this machine can send a request to the listener.
+//! A request without the `state` of the pending login is not an answer to
+//! it, so it gets a 400 and the listener keeps waiting: forged or stray
+//! requests, however many, cannot end a login that the real redirect would
+//! complete (rule CL-06).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -26,6 +39,9 @@ type Verdict = Result<AuthorizationResponse, CallbackError>;
 struct Shared {
     expected: std::sync::Mutex<Option<Expected>>,
     verdicts: mpsc::Sender<Verdict>,
+    /// Requests refused since the last `expect` because they did not carry
+    /// its `state`; reported if the login then times out.
+    refused: AtomicU32,
 }
 
 // ANCHOR: callback_server
@@ -55,6 +71,7 @@ impl CallbackServer {
         let shared = Arc::new(Shared {
             expected: std::sync::Mutex::new(None),
             verdicts: sender,
+            refused: AtomicU32::new(0),
         });
         let app = Router::new()
             .route("/callback", get(callback))
@@ -89,6 +106,7 @@ impl CallbackServer {
         if let Ok(mut slot) = self.shared.expected.lock() {
             *slot = Some(expected);
         }
+        self.shared.refused.store(0, Ordering::Relaxed);
     }
 
     /// Waits for the armed authorization response, at most `timeout`.
@@ -99,7 +117,10 @@ impl CallbackServer {
             *slot = None;
         }
         match verdict {
-            Err(_) => Err(ClientError::LoginTimeout(timeout)),
+            Err(_) => Err(ClientError::LoginTimeout {
+                timeout,
+                refused: self.shared.refused.load(Ordering::Relaxed),
+            }),
             // `shared` holds a sender, so the channel stays open while we
             // live; this arm is here because `recv` has it.
             Ok(None) => Err(ClientError::CallbackListener {
@@ -119,17 +140,31 @@ impl Drop for CallbackServer {
 // ANCHOR_END: callback_server
 
 // ANCHOR: callback
-/// One redirect per armed login: the first one decides, later ones get 400.
+/// One redirect per armed login: the first one with the login's `state`
+/// decides, later ones get 400. One without that `state` (missing, wrong,
+/// repeated) gets 400 and changes nothing (RFC 6749 §10.12).
 async fn callback(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let expected = shared.expected.lock().ok().and_then(|mut slot| slot.take());
-    let Some(expected) = expected else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "No login in progress",
-            "This client is not waiting for a login. You can close this tab.",
-        );
+    let query = query.unwrap_or_default();
+    let verdict = {
+        let Ok(mut slot) = shared.expected.lock() else {
+            return no_login();
+        };
+        let Some(expected) = slot.as_ref() else {
+            return no_login();
+        };
+        let verdict = validate_redirect(&query, expected);
+        if !answers_this_login(&verdict) {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Not this login",
+                "This request does not carry the state of the login in progress, so it was \
+                 ignored. You can close this tab.",
+            );
+        }
+        *slot = None;
+        verdict
     };
-    let verdict = validate_redirect(query.as_deref().unwrap_or_default(), &expected);
     let response = match &verdict {
         Ok(_) => page(
             StatusCode::OK,
@@ -150,7 +185,23 @@ async fn callback(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) 
     let _ = shared.verdicts.try_send(verdict);
     response
 }
+
+/// Whether a checked redirect carries the pending login's `state`, which
+/// makes it the answer to that login, accepted or not. Only the person's
+/// browser, sent by the authorization server, can know that `state`.
+fn answers_this_login(verdict: &Verdict) -> bool {
+    !matches!(verdict, Err(CallbackError::StateMismatch))
+        && !matches!(verdict, Err(CallbackError::RepeatedParameter(name)) if name == "state")
+}
 // ANCHOR_END: callback
+
+fn no_login() -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "No login in progress",
+        "This client is not waiting for a login. You can close this tab.",
+    )
+}
 
 /// A small HTML page. The URL of this page holds the code, so it must not
 /// leak through `Referer` or caches.

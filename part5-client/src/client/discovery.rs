@@ -1,4 +1,5 @@
 //! From a 401 to the authorization server's endpoints (rule CL-01, CL-02).
+//! Every URL found on the way must be https or loopback ([`super::tls`]).
 //!
 //! rmcp's `AuthorizationManager::resolve_metadata_from_challenge` does this
 //! too, but more leniently than our rules allow, so this module does it and
@@ -22,6 +23,7 @@ use super::{
     challenge::BearerChallenge,
     error::{failure, plain_reason},
     resource::{resource_covers, same_resource},
+    tls::{check_metadata_endpoints, require_tls},
 };
 
 /// What the RS says about itself (RFC 9728 §2).
@@ -180,6 +182,7 @@ fn advertised_url(server_url: &Url, advertised: &str) -> Result<Url, ClientError
             "refusing resource_metadata URL `{url}`"
         )));
     }
+    require_tls("the resource_metadata URL", &url)?;
     Ok(url)
 }
 
@@ -218,6 +221,7 @@ async fn fetch_authorization_metadata(
     let issuer_url = Url::parse(issuer).map_err(|error| {
         ClientError::AuthServerMetadata(format!("bad issuer `{issuer}`: {error}"))
     })?;
+    require_tls("the authorization server", &issuer_url)?;
     let mut candidates = Vec::new();
     let path = issuer_url.path().trim_end_matches('/');
     if path.is_empty() {
@@ -246,7 +250,8 @@ async fn fetch_authorization_metadata(
 // ANCHOR_END: fetch_authorization_metadata
 
 // ANCHOR: check_authorization_metadata
-/// The checks of rule CL-02 on a parsed document.
+/// The checks of rule CL-02 on a parsed document: the issuer, S256, and
+/// no endpoint in clear off this machine (OAuth 2.1 §1.5).
 pub fn check_authorization_metadata(
     issuer: &str,
     metadata: &AuthorizationMetadata,
@@ -266,7 +271,7 @@ pub fn check_authorization_metadata(
             "{issuer} does not advertise PKCE S256 (code_challenge_methods_supported)"
         )));
     }
-    Ok(())
+    check_metadata_endpoints(metadata)
 }
 // ANCHOR_END: check_authorization_metadata
 

@@ -23,6 +23,14 @@ pub enum ClientError {
     )]
     InvalidServerUrl { url: String, reason: String },
 
+    /// An endpoint the client was given or discovered is plain http on a
+    /// host that is not this machine (OAuth 2.1 §1.5; rule CL-02).
+    #[error(
+        "refusing {what} {url}: plain http is allowed only to localhost, 127.0.0.1 or [::1] \
+         (OAuth 2.1 §1.5) — use https"
+    )]
+    InsecureEndpoint { what: String, url: String },
+
     /// Nothing answered at the MCP server's address.
     #[error(
         "cannot connect to {url}: {reason} — is the resource server running? \
@@ -74,13 +82,16 @@ pub enum ClientError {
     #[error("authorization failed: {error}{hint}", error = .0, hint = callback_hint(.0))]
     Callback(#[from] CallbackError),
 
-    /// Nobody finished the login in the browser in time.
+    /// Nobody finished the login in the browser in time. `refused` counts
+    /// the requests to the listener that did not carry the login's `state`
+    /// (rule CL-06): they were answered 400 and did not end the wait.
     #[error(
-        "no login within {} s — finish the login in the browser sooner, or run again \
+        "no login within {} s{} — finish the login in the browser sooner, or run again \
          with a longer --login-timeout",
-        .0.as_secs()
+        .timeout.as_secs(),
+        refused_suffix(*.refused)
     )]
-    LoginTimeout(Duration),
+    LoginTimeout { timeout: Duration, refused: u32 },
 
     /// The token endpoint refused the code or the refresh token.
     #[error("token request failed: {0}")]
@@ -109,7 +120,7 @@ impl ClientError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Callback(_)
-            | Self::LoginTimeout(_)
+            | Self::LoginTimeout { .. }
             | Self::Token(_)
             | Self::StillUnauthorized(_) => 2,
             _ => 1,
@@ -190,6 +201,14 @@ fn cause<'a>(
 
 fn hint_suffix(hint: &Option<&'static str>) -> String {
     hint.map(|hint| format!(" — {hint}")).unwrap_or_default()
+}
+
+fn refused_suffix(refused: u32) -> String {
+    match refused {
+        0 => String::new(),
+        1 => " (1 request to the callback without this login's state was refused)".to_owned(),
+        n => format!(" ({n} requests to the callback without this login's state were refused)"),
+    }
 }
 
 fn callback_hint(error: &CallbackError) -> &'static str {

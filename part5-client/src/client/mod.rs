@@ -6,7 +6,8 @@
 //! below and retry. The modules, in the order the flow uses them:
 //!
 //! - [`options`]: the command line ([`Options`]); [`outcome`]: what a run returns.
-//! - [`resource`]: the canonical server URL, which is also the RFC 8707 `resource`.
+//! - [`resource`]: the canonical server URL, which is also the RFC 8707 `resource`;
+//!   [`tls`]: https everywhere, plain http to loopback only.
 //! - [`session`]: the MCP lifecycle (`server/discover` of 2026-07-28 or
 //!   `initialize` of 2025-11-25) through rmcp's `AuthClient`; 401/403 ⇒ authorize, retry.
 //! - [`challenge`]: parsing `WWW-Authenticate: Bearer …`.
@@ -16,7 +17,8 @@
 //! - [`callback`]: the loopback redirect listener, which [`redirect`] checks;
 //!   [`browser`]: opening the URL.
 //! - [`tokens`]: the token cache file; rmcp keeps and refreshes the tokens.
-//! - [`transcript`]: the steps, for people; [`error`]: what can fail, and exit codes.
+//! - [`transcript`]: the steps, for people; [`printable`]: server text made
+//!   safe for a terminal; [`error`]: what can fail, and exit codes.
 //!
 //! The stand-in for a person at a browser, used by tests and the demo, is
 //! not part of this library: it is the `part5-scripted-browser` program
@@ -33,10 +35,12 @@ pub mod error;
 pub mod options;
 pub mod outcome;
 pub mod pkce;
+pub mod printable;
 pub mod redirect;
 pub mod registration;
 pub mod resource;
 pub mod session;
+pub mod tls;
 pub mod tokens;
 pub mod transcript;
 
@@ -167,6 +171,7 @@ impl Flow {
         browser: Arc<dyn BrowserOpener>,
     ) -> Result<Self, ClientError> {
         let server_url = resource::canonical_server_url(&options.server_url)?;
+        tls::require_tls("the MCP server URL", &server_url)?;
         let build_error = |error: reqwest::Error| ClientError::Connect {
             url: server_url.to_string(),
             reason: error::plain_reason(&error),

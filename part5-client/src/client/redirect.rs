@@ -29,7 +29,10 @@ pub struct AuthorizationResponse {
 }
 
 // ANCHOR: callback_error
-/// Why a redirect was refused. All of these end the login (exit code 2).
+/// Why a redirect was refused. A redirect with the login's `state` ends the
+/// login with one of these (exit code 2); one without it (`StateMismatch`,
+/// or a repeated `state`) is not an answer at all, and the listener keeps
+/// waiting ([`super::callback`], rule CL-06).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallbackError {
     /// Wrong or missing `state`: not the answer to our request (RFC 6749 §10.12).

@@ -2,9 +2,13 @@
 //!
 //! The flow reports [`Step`]s to a [`Transcript`]; the binary prints them to
 //! stderr, tests record them. No variant can carry a token, so a transcript
-//! cannot leak one (rule CL-07).
+//! cannot leak one (rule CL-07). Most of what a step says comes from a
+//! server, so `Display` passes every field through [`super::printable`]: no
+//! escape sequence or line break from the network reaches the terminal.
 
 use std::{fmt, sync::Mutex, time::Duration};
+
+use super::printable::Printable as P;
 
 // ANCHOR: step
 /// One thing the client did or learned, in the order it happened.
@@ -82,7 +86,7 @@ impl fmt::Display for Step {
                 } else {
                     "without a token"
                 };
-                write!(f, "connecting to {url} ({how})")
+                write!(f, "connecting to {} ({how})", P(url))
             }
             Self::Connected {
                 server_name,
@@ -91,11 +95,14 @@ impl fmt::Display for Step {
                 lifecycle,
             } => write!(
                 f,
-                "connected to {server_name} {server_version}, MCP protocol {protocol_version} \
-                 (negotiated with {lifecycle})"
+                "connected to {} {}, MCP protocol {} (negotiated with {})",
+                P(server_name),
+                P(server_version),
+                P(protocol_version),
+                P(lifecycle)
             ),
-            Self::Tools { names } => write!(f, "tools offered: {}", names.join(", ")),
-            Self::Calling { tool } => write!(f, "calling {tool}"),
+            Self::Tools { names } => write!(f, "tools offered: {}", P(&names.join(", "))),
+            Self::Calling { tool } => write!(f, "calling {}", P(tool)),
             Self::Challenge {
                 status,
                 resource_metadata,
@@ -104,13 +111,13 @@ impl fmt::Display for Step {
             } => {
                 write!(f, "server answered {status}")?;
                 if let Some(error) = error {
-                    write!(f, " error={error}")?;
+                    write!(f, " error={}", P(error))?;
                 }
                 if let Some(scope) = scope {
-                    write!(f, " scope=\"{scope}\"")?;
+                    write!(f, " scope=\"{}\"", P(scope))?;
                 }
                 if let Some(url) = resource_metadata {
-                    write!(f, " resource_metadata={url}")?;
+                    write!(f, " resource_metadata={}", P(url))?;
                 }
                 Ok(())
             }
@@ -121,9 +128,11 @@ impl fmt::Display for Step {
                 scopes_supported,
             } => write!(
                 f,
-                "resource metadata at {url}: resource {resource}, authorization servers [{}], scopes [{}]",
-                authorization_servers.join(", "),
-                scopes_supported.join(" ")
+                "resource metadata at {}: resource {}, authorization servers [{}], scopes [{}]",
+                P(url),
+                P(resource),
+                P(&authorization_servers.join(", ")),
+                P(&scopes_supported.join(" "))
             ),
             Self::AuthorizationServer {
                 issuer,
@@ -131,20 +140,24 @@ impl fmt::Display for Step {
             } => {
                 write!(
                     f,
-                    "authorization server {issuer} (metadata at {metadata_url})"
+                    "authorization server {} (metadata at {})",
+                    P(issuer),
+                    P(metadata_url)
                 )
             }
             Self::IssuerChanged { from, to } => write!(
                 f,
                 "the resource now names authorization server {to} instead of {from}: \
-                 forgetting the client id and tokens of {from}"
+                 forgetting the client id and tokens of {from}",
+                from = P(from),
+                to = P(to)
             ),
-            Self::CachedTokens { path } => write!(f, "using cached tokens from {path}"),
+            Self::CachedTokens { path } => write!(f, "using cached tokens from {}", P(path)),
             Self::Registered { method, client_id } => {
-                write!(f, "client id {client_id} ({method})")
+                write!(f, "client id {} ({})", P(client_id), P(method))
             }
             Self::CallbackListening { redirect_uri } => {
-                write!(f, "listening for the redirect on {redirect_uri}")
+                write!(f, "listening for the redirect on {}", P(redirect_uri))
             }
             Self::RequestingScopes { scopes, upgrade } => {
                 let what = if *upgrade {
@@ -152,13 +165,18 @@ impl fmt::Display for Step {
                 } else {
                     "requesting"
                 };
-                write!(f, "{what} scopes \"{}\"", scopes.join(" "))
+                write!(f, "{what} scopes \"{}\"", P(&scopes.join(" ")))
             }
             Self::BrowserOpened { program } => {
-                write!(f, "opened the login page in your browser ({program})")
+                write!(f, "opened the login page in your browser ({})", P(program))
             }
             Self::OpenThisUrl { url, reason } => {
-                write!(f, "{reason}; open this URL to log in:\n\n    {url}\n")
+                write!(
+                    f,
+                    "{}; open this URL to log in:\n\n    {}\n",
+                    P(reason),
+                    P(url)
+                )
             }
             Self::WaitingForLogin { timeout } => {
                 write!(
@@ -175,7 +193,11 @@ impl fmt::Display for Step {
                 expires_in,
                 refresh_token,
             } => {
-                write!(f, "received an access token for \"{}\"", scopes.join(" "))?;
+                write!(
+                    f,
+                    "received an access token for \"{}\"",
+                    P(&scopes.join(" "))
+                )?;
                 if let Some(seconds) = expires_in {
                     write!(f, ", valid {seconds} s")?;
                 }
@@ -225,6 +247,61 @@ impl Transcript for RecordingTranscript {
     fn step(&self, step: Step) {
         if let Ok(mut steps) = self.steps.lock() {
             steps.push(step);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cl07_steps_print_no_control_characters_from_servers() {
+        let hostile = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\r\n• authorization response accepted\u{9b}";
+        let steps = [
+            Step::Connected {
+                server_name: hostile.into(),
+                server_version: hostile.into(),
+                protocol_version: hostile.into(),
+                lifecycle: "initialize".into(),
+            },
+            Step::Tools {
+                names: vec![hostile.into()],
+            },
+            Step::Challenge {
+                status: 401,
+                resource_metadata: Some(hostile.into()),
+                scope: Some(hostile.into()),
+                error: Some(hostile.into()),
+            },
+            Step::ResourceMetadata {
+                url: hostile.into(),
+                resource: hostile.into(),
+                authorization_servers: vec![hostile.into()],
+                scopes_supported: vec![hostile.into()],
+            },
+            Step::AuthorizationServer {
+                issuer: hostile.into(),
+                metadata_url: hostile.into(),
+            },
+            Step::IssuerChanged {
+                from: hostile.into(),
+                to: hostile.into(),
+            },
+            Step::Registered {
+                method: hostile.into(),
+                client_id: hostile.into(),
+            },
+            Step::TokensReceived {
+                scopes: vec![hostile.into()],
+                expires_in: None,
+                refresh_token: false,
+            },
+        ];
+        for step in steps {
+            let line = step.to_string();
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            assert!(line.contains("evil\u{FFFD}]0;pwned"), "{line:?}");
         }
     }
 }

@@ -52,13 +52,41 @@ async fn cl06_accepts_the_redirect_and_says_close_the_tab() {
     assert_eq!(response.code, "c1");
 }
 
-/// CL-04: a wrong state is refused with 400 and ends the login with exit code 2.
+/// CL-04: a request without this login's state (wrong, missing, repeated) gets 400 and does not end the login; the real redirect then completes it.
 #[tokio::test]
-async fn cl04_wrong_state_is_refused_over_http() {
+async fn cl04_forged_state_gets_400_and_the_real_redirect_still_completes() {
+    let server = armed().await;
+    for forged in [
+        "code=attacker&state=forged&iss=http%3A%2F%2Flocalhost%3A9000",
+        "code=attacker&iss=http%3A%2F%2Flocalhost%3A9000",
+        "error=access_denied&iss=http%3A%2F%2Flocalhost%3A9000",
+        "code=attacker&state=state-1234567890123456789&state=forged",
+        "",
+    ] {
+        let (status, body) = visit(&server, forged).await;
+        assert_eq!(status, 400, "{forged}");
+        assert!(body.contains("ignored"), "{forged}: {body}");
+    }
+    let (status, _) = visit(
+        &server,
+        "code=c1&state=state-1234567890123456789&iss=http%3A%2F%2Flocalhost%3A9000",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let response = server
+        .wait(Duration::from_secs(5))
+        .await
+        .expect("the real redirect is accepted");
+    assert_eq!(response.code, "c1", "not the attacker's code");
+}
+
+/// CL-04: the redirect that carries the login's state decides, even when refused (another iss); a second one finds no login.
+#[tokio::test]
+async fn cl04_the_redirect_with_the_state_decides_once() {
     let server = armed().await;
     let (status, _) = visit(
         &server,
-        "code=c1&state=forged&iss=http%3A%2F%2Flocalhost%3A9000",
+        "code=c1&state=state-1234567890123456789&iss=http%3A%2F%2Fevil.example",
     )
     .await;
     assert_eq!(status, 400);
@@ -66,14 +94,42 @@ async fn cl04_wrong_state_is_refused_over_http() {
         .wait(Duration::from_secs(5))
         .await
         .expect_err("refused");
-    assert!(matches!(
-        error,
-        ClientError::Callback(CallbackError::StateMismatch)
-    ));
+    assert!(
+        matches!(
+            error,
+            ClientError::Callback(CallbackError::IssuerMismatch { .. })
+        ),
+        "{error}"
+    );
     assert_eq!(error.exit_code(), 2);
-    // The login is over: a second (even correct) redirect finds nobody waiting.
-    let (status, _) = visit(&server, "code=c1&state=state-1234567890123456789").await;
+    let (status, body) = visit(
+        &server,
+        "code=c1&state=state-1234567890123456789&iss=http%3A%2F%2Flocalhost%3A9000",
+    )
+    .await;
     assert_eq!(status, 400);
+    assert!(body.contains("No login in progress"), "{body}");
+}
+
+/// CL-06: two hundred forged callbacks at once neither end the login nor stop the listener.
+#[tokio::test]
+async fn cl06_a_flood_of_forged_callbacks_does_not_end_the_login() {
+    let server = armed().await;
+    let http = reqwest::Client::new();
+    let forged = format!("{}?code=attacker&state=forged", server.redirect_uri());
+    let answers = futures::future::join_all((0..200).map(|_| http.get(&forged).send())).await;
+    for answer in answers {
+        assert_eq!(answer.expect("the listener answers").status().as_u16(), 400);
+    }
+    // Still up and still armed: the real redirect completes the login.
+    let (status, _) = visit(
+        &server,
+        "code=c1&state=state-1234567890123456789&iss=http%3A%2F%2Flocalhost%3A9000",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let response = server.wait(Duration::from_secs(5)).await.expect("accepted");
+    assert_eq!(response.code, "c1");
 }
 
 /// error=access_denied reaches the waiting client as a denial (exit code 2).

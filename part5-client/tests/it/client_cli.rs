@@ -237,3 +237,87 @@ async fn cli_malformed_settings_say_what_to_write() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("auto, 2025-11-25, 2026-07-28"), "{stderr}");
 }
+
+/// CL-02: an `http://` server URL off loopback is one plain line naming the URL and why, before any request (exit 1).
+#[tokio::test]
+async fn cl02_cli_http_server_url_off_loopback_is_one_plain_line() {
+    let (code, stderr) = client_alone(&["--server-url", "http://example.invalid/mcp"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines = error_lines(&stderr);
+    assert_eq!(
+        lines,
+        [
+            "error: refusing the MCP server URL http://example.invalid/mcp: plain http is allowed \
+             only to localhost, 127.0.0.1 or [::1] (OAuth 2.1 §1.5) — use https"
+        ]
+    );
+}
+
+/// Escape sequences and other control characters a server could send.
+const HOSTILE: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{9b}31mgotcha\u{7f}";
+
+/// Whether `text` holds a control character other than the line breaks of the client's own output.
+fn has_foreign_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// CL-07: a tool result with an ANSI escape sequence is printed with U+FFFD in place of every control character.
+#[tokio::test]
+async fn cl07_cli_tool_result_prints_no_control_characters() {
+    let behaviour = Behaviour {
+        greeting: Some(format!("line one\n{HOSTILE}")),
+        ..Behaviour::default()
+    };
+    let mocks = Mocks::start(behaviour).await;
+    let output = client(&mocks, scripted_browser(), &["--login-timeout", "20"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!has_foreign_control(&stdout), "{stdout:?}");
+    assert!(!has_foreign_control(&stderr), "{stderr:?}");
+    assert!(
+        stdout.contains("greet:\nline one\u{FFFD}\u{FFFD}[2J\u{FFFD}]0;pwned\u{FFFD}\u{FFFD}\u{FFFD}31mgotcha\u{FFFD}\n"),
+        "{stdout:?}"
+    );
+}
+
+/// CL-07: with `--json` the same result is escaped inside the JSON (C1 and DEL included) and parses back unchanged.
+#[tokio::test]
+async fn cl07_cli_json_output_escapes_control_characters() {
+    let behaviour = Behaviour {
+        greeting: Some(HOSTILE.to_owned()),
+        ..Behaviour::default()
+    };
+    let mocks = Mocks::start(behaviour).await;
+    let output = client(
+        &mocks,
+        scripted_browser(),
+        &["--json", "--login-timeout", "20"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(!has_foreign_control(&stdout), "{stdout:?}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(outcome["calls"][0]["result"]["content"][0]["text"], HOSTILE);
+}
+
+/// CL-07: an `error_description` with an ANSI escape sequence reaches the error line without any control character.
+#[tokio::test]
+async fn cl07_cli_error_description_prints_no_control_characters() {
+    let behaviour = Behaviour {
+        error_description: Some(format!("no\n{HOSTILE}")),
+        ..Behaviour::default()
+    };
+    let mocks = Mocks::start(behaviour).await;
+    let browser = format!("{} --deny", scripted_browser());
+    let output = client(&mocks, &browser, &["--login-timeout", "20"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!has_foreign_control(&stderr), "{stderr:?}");
+    let lines = error_lines(&stderr);
+    assert!(
+        lines[0].contains("error=access_denied (no\u{FFFD}\u{FFFD}[2J\u{FFFD}]0;pwned"),
+        "{stderr:?}"
+    );
+}

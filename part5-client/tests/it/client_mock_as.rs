@@ -46,6 +46,9 @@ async fn as_metadata(State(state): State<Shared>) -> Json<Value> {
     if let Some(scopes) = &state.behaviour.as_scopes_supported {
         metadata["scopes_supported"] = json!(scopes);
     }
+    for (name, value) in &state.behaviour.metadata_fields {
+        metadata[name.as_str()] = json!(value);
+    }
     Json(metadata)
 }
 
@@ -118,6 +121,9 @@ async fn decide(
     ];
     if form.get("decision").map(String::as_str) != Some("approve") {
         params.push(("error", "access_denied".into()));
+        if let Some(description) = behaviour.error_description.clone() {
+            params.push(("error_description", description));
+        }
     } else if form.get("username").map(String::as_str) != Some("demo_user")
         || form.get("password").map(String::as_str) != Some("demo_password")
     {

@@ -38,20 +38,25 @@ pub struct MockTools {
     tool_router: ToolRouter<Self>,
     /// Speak MCP 2026-07-28 and nothing older.
     modern_only: bool,
+    /// What `greet` says instead of the greeting.
+    greeting: Option<String>,
 }
 
 #[tool_router]
 impl MockTools {
-    fn new(modern_only: bool) -> Self {
+    fn new(modern_only: bool, greeting: Option<String>) -> Self {
         Self {
             tool_router: Self::tool_router(),
             modern_only,
+            greeting,
         }
     }
 
     #[tool(description = "Greets")]
     async fn greet(&self, Parameters(args): Parameters<GreetArgs>) -> String {
-        format!("Hello, {}!", args.name)
+        self.greeting
+            .clone()
+            .unwrap_or_else(|| format!("Hello, {}!", args.name))
     }
 
     #[tool(description = "The time")]
@@ -77,7 +82,13 @@ impl ServerHandler for MockTools {
 }
 
 pub fn rs_router(state: Shared) -> Router {
-    let modern_only = state.lock().expect("state").behaviour.modern_only;
+    let (modern_only, greeting) = {
+        let state = state.lock().expect("state");
+        (
+            state.behaviour.modern_only,
+            state.behaviour.greeting.clone(),
+        )
+    };
     let router = Router::new().route("/.well-known/oauth-protected-resource/mcp", get(prm));
     let router = if modern_only {
         // No sessions, and per-request protocol metadata required.
@@ -87,7 +98,7 @@ pub fn rs_router(state: Shared) -> Router {
         router.nest_service(
             "/mcp",
             StreamableHttpService::new(
-                || Ok(MockTools::new(true)),
+                move || Ok(MockTools::new(true, greeting.clone())),
                 Arc::new(LocalSessionManager::default()),
                 config,
             ),
@@ -96,7 +107,7 @@ pub fn rs_router(state: Shared) -> Router {
         router.nest_service(
             "/mcp",
             StreamableHttpService::new(
-                || Ok(MockTools::new(false)),
+                move || Ok(MockTools::new(false, greeting.clone())),
                 Arc::new(LocalSessionManager::default()),
                 StreamableHttpServerConfig::default(),
             ),
@@ -109,12 +120,19 @@ pub fn rs_router(state: Shared) -> Router {
 
 async fn prm(State(state): State<Shared>) -> Json<Value> {
     let state = state.lock().expect("state");
+    let behaviour = &state.behaviour;
+    let authorization_servers = match (
+        &behaviour.prm_authorization_servers,
+        &behaviour.migrate_to,
+        state.migrated,
+    ) {
+        (Some(servers), _, _) => servers.clone(),
+        (None, Some(other), true) => vec![other.lock().expect("other").issuer.clone()],
+        _ => vec![state.issuer.clone()],
+    };
     Json(json!({
         "resource": state.behaviour.prm_resource.clone().unwrap_or_else(|| state.mcp_url.clone()),
-        "authorization_servers": [match (&state.behaviour.migrate_to, state.migrated) {
-            (Some(other), true) => other.lock().expect("other").issuer.clone(),
-            _ => state.issuer.clone(),
-        }],
+        "authorization_servers": authorization_servers,
         "scopes_supported": ["mcp:tools", "mcp:admin"],
         "bearer_methods_supported": ["header"],
     }))

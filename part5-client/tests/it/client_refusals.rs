@@ -26,7 +26,7 @@ async fn denied_login_exits_2_without_a_token() {
     mocks.with(|state| assert!(state.token_requests.is_empty()));
 }
 
-/// CL-04: a redirect with another `state` is refused before the code is used.
+/// CL-04: a redirect with another `state` is refused, its code never used; the login waits on and times out saying so (exit 2).
 #[tokio::test]
 async fn cl04_wrong_state_is_refused() {
     let behaviour = Behaviour {
@@ -34,13 +34,24 @@ async fn cl04_wrong_state_is_refused() {
         ..Behaviour::default()
     };
     let mocks = Mocks::start(behaviour).await;
-    let (result, _) = run_with(&Options::for_tests(&mocks.mcp_url), false).await;
+    let options = Options {
+        login_timeout: 1,
+        ..Options::for_tests(&mocks.mcp_url)
+    };
+    let (result, steps) = run_with(&options, false).await;
     let error = result.expect_err("refused");
     assert!(
-        matches!(error, ClientError::Callback(CallbackError::StateMismatch)),
+        matches!(error, ClientError::LoginTimeout { refused: 1, .. }),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("1 request to the callback without this login's state was refused"),
         "{error}"
     );
     assert_eq!(error.exit_code(), 2);
+    assert!(!steps.contains(&Step::CallbackAccepted));
     mocks.with(|state| assert!(state.token_requests.is_empty()));
 }
 
@@ -119,7 +130,7 @@ async fn cl06_no_browser_prints_the_url_and_times_out() {
     let transcript = Arc::new(RecordingTranscript::default());
     let result = run(&options, transcript.clone(), Arc::new(NoBrowser)).await;
     let error = result.expect_err("times out");
-    assert!(matches!(error, ClientError::LoginTimeout(_)), "{error}");
+    assert!(matches!(error, ClientError::LoginTimeout { .. }), "{error}");
     assert_eq!(error.exit_code(), 2);
     let printed = transcript.steps().into_iter().find_map(|step| match step {
         Step::OpenThisUrl { url, .. } => Some(url),
@@ -138,4 +149,97 @@ async fn unreachable_server_exits_1() {
     let error = result.expect_err("unreachable");
     assert!(matches!(error, ClientError::Unreachable { .. }), "{error}");
     assert_eq!(error.exit_code(), 1);
+}
+
+/// A host that does not resolve (RFC 6761 §6.4): were a check missing, the
+/// client would still send nothing off this machine.
+const FAR: &str = "http://as.example.invalid";
+
+/// CL-02: an `http://` MCP server URL off loopback is refused before any request; loopback names stay allowed.
+#[tokio::test]
+async fn cl02_http_server_url_off_loopback_is_refused() {
+    let (result, steps) = run_with(&Options::for_tests("http://example.invalid/mcp"), false).await;
+    let error = result.expect_err("refused");
+    assert!(
+        matches!(&error, ClientError::InsecureEndpoint { url, .. } if url == "http://example.invalid/mcp"),
+        "{error}"
+    );
+    assert_eq!(error.exit_code(), 1);
+    assert!(steps.is_empty(), "nothing was attempted: {steps:?}");
+    let mocks = Mocks::start(Behaviour::default()).await;
+    let port = mocks
+        .mcp_url
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .trim_end_matches("/mcp");
+    for host in ["localhost", "[::1]"] {
+        let url = format!("http://{host}:{port}/mcp");
+        let (result, _) = run_with(&Options::for_tests(url.clone()), false).await;
+        assert!(
+            !matches!(result, Err(ClientError::InsecureEndpoint { .. })),
+            "{url}: {result:?}"
+        );
+    }
+}
+
+/// CL-02: an authorization server named over `http://` off loopback is skipped, never fetched; with none left the run stops.
+#[tokio::test]
+async fn cl02_http_authorization_server_off_loopback_is_refused() {
+    let mocks = Mocks::start(Behaviour::default()).await;
+    mocks.with(|state| state.behaviour.prm_authorization_servers = Some(vec![FAR.to_owned()]));
+    let (result, _) = run_with(&Options::for_tests(&mocks.mcp_url), false).await;
+    let error = result.expect_err("refused");
+    assert!(
+        matches!(&error, ClientError::InsecureEndpoint { what, url } if what == "the authorization server" && url.starts_with(FAR)),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "refusing the authorization server {FAR}/: plain http is allowed only to localhost, \
+             127.0.0.1 or [::1] (OAuth 2.1 §1.5) — use https"
+        )
+    );
+
+    // Listed first, it is passed over for the loopback one after it.
+    let issuer = mocks.issuer.clone();
+    mocks.with(|state| state.behaviour.prm_authorization_servers = Some(vec![FAR.into(), issuer]));
+    let (result, _) = run_with(&Options::for_tests(&mocks.mcp_url), false).await;
+    assert_eq!(result.expect("the loopback AS is used").logins, 1);
+}
+
+/// CL-02: AS metadata naming any endpoint over `http://` off loopback is refused before registration, login or token request.
+#[tokio::test]
+async fn cl02_http_endpoint_in_as_metadata_is_refused() {
+    for field in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "registration_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ] {
+        let url = format!("{FAR}/{field}");
+        let behaviour = Behaviour {
+            metadata_fields: vec![(field.to_owned(), url.clone())],
+            ..Behaviour::default()
+        };
+        let mocks = Mocks::start(behaviour).await;
+        let options = Options {
+            login_timeout: 2,
+            ..Options::for_tests(&mocks.mcp_url)
+        };
+        let (result, _) = run_with(&options, false).await;
+        let error = result.expect_err("refused");
+        assert!(
+            matches!(&error, ClientError::InsecureEndpoint { what, url: refused } if what == &format!("the {field}") && *refused == url),
+            "{field}: {error}"
+        );
+        assert!(!error.to_string().contains('\n'), "one line: {error}");
+        mocks.with(|state| {
+            assert!(state.registrations.is_empty(), "{field}");
+            assert!(state.authorize_queries.is_empty(), "{field}");
+            assert!(state.token_requests.is_empty(), "{field}");
+        });
+    }
 }

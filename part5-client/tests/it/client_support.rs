@@ -48,6 +48,14 @@ pub struct Behaviour {
     /// one token of its own AS; from then on its PRM names the other issuer
     /// and only the other AS's tokens are accepted.
     pub migrate_to: Option<Shared>,
+    /// The PRM's `authorization_servers` (None: this mock's AS).
+    pub prm_authorization_servers: Option<Vec<String>>,
+    /// Fields of the AS metadata replaced or added (insecure endpoints).
+    pub metadata_fields: Vec<(String, String)>,
+    /// The `error_description` of a denial.
+    pub error_description: Option<String>,
+    /// What `greet` returns instead of "Hello, {name}!".
+    pub greeting: Option<String>,
 }
 
 impl Default for Behaviour {
@@ -64,6 +72,10 @@ impl Default for Behaviour {
             modern_only: false,
             as_scopes_supported: None,
             migrate_to: None,
+            prm_authorization_servers: None,
+            metadata_fields: Vec::new(),
+            error_description: None,
+            greeting: None,
         }
     }
 }

@@ -248,7 +248,8 @@ enum Tamper {
 /// A browser that logs in on the real page with `part5-scripted-browser
 /// --print-callback`, then replaces `state` or `iss` in the AS's redirect
 /// before loading it (what an attacker's forged redirect looks like to the
-/// client's listener).
+/// client's listener). With another `state` it then loads the real redirect
+/// too, as the person's browser would after an attacker's page got there first.
 struct TamperingBrowser {
     tamper: Tamper,
     /// The status the client's listener answered.
@@ -269,6 +270,11 @@ impl TamperingBrowser {
         let callback = Url::parse(callback.trim()).map_err(|e| e.to_string())?;
         let forged = self.forge(&callback);
         let answer = reqwest::get(forged).await.map_err(|e| e.to_string())?;
+        if matches!(self.tamper, Tamper::State) {
+            // Without the login's state the forgery is ignored, so the real
+            // redirect, which arrives next, still counts.
+            reqwest::get(callback).await.map_err(|e| e.to_string())?;
+        }
         Ok(answer.status().as_u16())
     }
 
@@ -332,14 +338,21 @@ async fn run_tampered(tamper: Tamper) -> (ClientError, Vec<Step>, Option<u16>) {
     (error, steps, delivered)
 }
 
-/// CL-04: the real AS's redirect with another `state` is refused by the listener (400), exit code 2.
+/// CL-04: a forged redirect with another `state` gets 400 and is ignored; the real AS's redirect after it logs in.
 #[tokio::test]
-async fn cl04_wrong_state_on_the_real_redirect_is_refused() {
-    let (error, _, delivered) = run_tampered(Tamper::State).await;
-    assert!(
-        matches!(error, ClientError::Callback(CallbackError::StateMismatch)),
-        "{error}"
-    );
+async fn cl04_forged_state_is_ignored_and_the_real_redirect_logs_in() {
+    let system = System::start(|_| {}, |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("tokens.json");
+    let browser = Arc::new(TamperingBrowser {
+        tamper: Tamper::State,
+        delivered: Mutex::new(None),
+    });
+    let (result, steps) = run_client(&options(&system.mcp_url, &cache), browser.clone()).await;
+    let outcome = result.expect("the real redirect completes the login");
+    assert_eq!(outcome.logins, 1);
+    assert_eq!(count(&steps, |s| matches!(s, Step::CallbackAccepted)), 1);
+    let delivered = *browser.delivered.lock().expect("lock");
     assert_eq!(delivered, Some(StatusCode::BAD_REQUEST.as_u16()));
 }
 
