@@ -14,7 +14,7 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{server::Principal, settings::AuthSettings};
+use crate::{principal::Principal, settings::AuthSettings};
 
 // ANCHOR: tool_types
 /// Arguments of the `greet` tool. The doc comments become the JSON Schema

@@ -16,7 +16,9 @@
 
 pub mod authorization_server;
 pub mod client;
+pub mod clock;
 pub mod limits;
+pub mod principal;
 pub mod server;
 pub mod settings;
 pub mod tools;

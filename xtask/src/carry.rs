@@ -18,7 +18,7 @@
 use std::{
     collections::BTreeSet,
     fs,
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use anyhow::{Context, Result, bail};
@@ -209,7 +209,7 @@ fn files_of(part_dir: &Path, entry: &str) -> Result<BTreeSet<String>> {
     })
 }
 
-fn slashed(path: &PathBuf) -> String {
+fn slashed(path: &Path) -> String {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()

@@ -28,21 +28,9 @@ use super::{
 };
 use crate::{
     limits::Source,
+    principal::Principal,
     settings::{AuthSettings, ConfigError},
 };
-
-// ANCHOR: principal
-/// The authenticated caller of a request, put in the request's extensions
-/// for the tools to check (defence in depth).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// The user the token was issued to.
-    pub subject: String,
-    /// The client the user authorized.
-    pub client_id: String,
-    pub scopes: Vec<String>,
-}
-// ANCHOR_END: principal
 
 /// What the middleware needs: settings, the verifier and the session owners.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::clock::Clock;
+use crate::clock::Clock;
 use crate::settings::AuthSettings;
 
 /// At most this many tokens are remembered; beyond it the entries closest to

@@ -6,15 +6,11 @@
 //! - [`auth`]: who may call what (rule RS-04 … RS-11).
 //! - [`introspection`]: asks the authorization server about a token, with a
 //!   bounded cache (rule RS-12, RS-13).
-//! - [`limits`]: the connection limits, as settings (rule AS-19).
 //! - [`metadata`]: RFC 9728 protected-resource metadata (rule RS-01 … RS-03).
-//! - [`clock`]: the time token expiry is read from, which tests move forward.
 //! - [`startup`]: the command line, and plain words when start-up fails.
 
 pub mod auth;
-pub mod clock;
 pub mod introspection;
-pub mod limits;
 pub mod metadata;
 pub mod startup;
 pub mod transport;
@@ -28,7 +24,7 @@ use rmcp::transport::streamable_http_server::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::Principal;
+pub use crate::principal::Principal;
 pub use transport::MAX_BODY_BYTES;
 
 use crate::{
