@@ -7,7 +7,8 @@
 //!
 //! - (a) [`check_includes`]: every `{{#include}}` / `{{#rustdoc_include}}`
 //!   in the book resolves to a file and, when it names an anchor, to
-//!   non-empty text; line-number includes are refused (STYLE.md).
+//!   non-empty text; line-number includes are refused (they break silently
+//!   when the code moves).
 //! - (b) [`check_anchors_used`]: every anchor in a part's `src/` or `tests/`
 //!   is quoted by the book, so no listing is forgotten.
 //! - (c) [`check_summary`]: every chapter in `SUMMARY.md` exists.
@@ -178,7 +179,7 @@ pub fn check_includes(layout: &Layout) -> Result<Vec<Problem>> {
         };
         let Some(anchor) = include.anchor() else {
             problem(format!(
-                "`{selector}` includes by line numbers; wrap the code in `// ANCHOR: name` and include the anchor (STYLE.md)"
+                "`{selector}` includes by line numbers; wrap the code in `// ANCHOR: name` and include the anchor (a line range breaks silently when the code moves)"
             ));
             continue;
         };
@@ -792,7 +793,7 @@ mod tests {
             [
                 "book/src/part1.md:2: included file part1-a/src/gone.rs does not exist",
                 "book/src/part1.md:3: anchor `nope` is not defined in part1-a/src/lib.rs",
-                "book/src/part1.md:4: `2:3` includes by line numbers; wrap the code in `// ANCHOR: name` and include the anchor (STYLE.md)",
+                "book/src/part1.md:4: `2:3` includes by line numbers; wrap the code in `// ANCHOR: name` and include the anchor (a line range breaks silently when the code moves)",
             ]
         );
     }

@@ -21,7 +21,7 @@
 //! limits an earlier flood earned on 127.0.0.1 cannot refuse the setup.
 //!
 //! The resident memory of both servers is sampled every 250 ms. The bounds
-//! (SPEC.md AS-16, AS-17, AS-19): no real flow fails, each server stays at
+//! (rules AS-16, AS-17, AS-19): no real flow fails, each server stays at
 //! or under 64 MiB at every sample, and every slow connection is closed
 //! within 15 s.
 //!

@@ -1,4 +1,4 @@
-//! rule RS-09 (and STYLE.md): no token, code or secret ever reaches the
+//! rule RS-09 (and the project's logging rule): no token, code or secret ever reaches the
 //! logs, whatever the level. The whole flow runs with every log line of
 //! every crate and every thread captured, then the capture is searched.
 //!

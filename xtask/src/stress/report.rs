@@ -16,7 +16,7 @@ use crate::{
     workspace,
 };
 
-/// The memory bound of each server at every sample (SPEC.md AS-16).
+/// The memory bound of each server at every sample (rule AS-16).
 pub const RSS_BOUND_KIB: u64 = 64 * 1024;
 
 /// The table file and chart file, in `book/src/generated/` (full runs) and
