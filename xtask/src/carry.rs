@@ -15,11 +15,7 @@
 //! writes: the `source:` line insta puts in a snapshot's header names the
 //! part's own directory, and is rewritten on copy and ignored on compare.
 
-use std::{
-    collections::BTreeSet,
-    fs,
-    path::Path,
-};
+use std::{collections::BTreeSet, fs, path::Path};
 
 use anyhow::{Context, Result, bail};
 
