@@ -133,7 +133,7 @@ async fn as20_cross_site_login_posts_are_forbidden() {
     for headers in [
         &[("sec-fetch-site", "cross-site")][..],
         &[("origin", "https://evil.example")][..],
-        &[("origin", "null")][..],
+        &[("origin", "null"), ("sec-fetch-site", "cross-site")][..],
     ] {
         let response = post(headers).await.expect("login");
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
@@ -152,6 +152,33 @@ async fn as20_cross_site_login_posts_are_forbidden() {
         "the real form still works"
     );
     assert!(redirect_params(&response).contains_key("code"));
+    // A browser posts its own form with `Origin: null` when the page's
+    // referrer policy is no-referrer, as the login page's is.
+    let page = open_login_page(
+        &server.issuer,
+        &authorize_params(&client.client_id, &pkce, "st2"),
+    )
+    .await;
+    let mut request = http().post(server.url("/login")).form(&[
+        ("pending", page.pending.as_str()),
+        ("csrf", page.csrf.as_str()),
+        ("username", USERNAME),
+        ("password", PASSWORD),
+        ("action", "approve"),
+    ]);
+    if let Some(cookie) = &page.cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = (request.header("origin", "null"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "Origin: null, same-origin"
+    );
     server.shutdown().await.expect("shutdown");
 }
 

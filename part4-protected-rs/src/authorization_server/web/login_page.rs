@@ -147,13 +147,18 @@ pub async fn login(
 /// `Origin`, when sent, must be this server's own. The CSRF token already
 /// stops a forged form; this refuses it before the password is read, and
 /// keeps working if a token ever leaks.
+///
+/// `Origin: null` is not a foreign origin: the login page is served with
+/// `Referrer-Policy: no-referrer`, and under that policy a browser posts
+/// even its own form with `Origin: null` (Fetch, "serializing a request
+/// origin"). `Sec-Fetch-Site` still tells a cross-site post apart.
 fn is_cross_site(headers: &HeaderMap, issuer: &str) -> bool {
     let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
     if header("sec-fetch-site") == Some("cross-site") {
         return true;
     }
     match header("origin") {
-        None => false,
+        None | Some("null") => false,
         Some(origin) => {
             let own = url::Url::parse(issuer).map(|url| url.origin().ascii_serialization());
             own.map_or(true, |own| own != origin)
