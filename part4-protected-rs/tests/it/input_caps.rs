@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::support::{
     PASSWORD, Pkce, REDIRECT_URI, TestAs, USERNAME, authorize_params, http, open_login_page,
-    redirect_params, register_public_client, submit_login,
+    redirect_params, register_public_client, submit_login, submit_login_with_headers,
 };
 
 /// A `state` over 1 KiB is an error page: never stored, never redirected.
@@ -114,38 +114,35 @@ async fn as20_cross_site_login_posts_are_forbidden() {
         &authorize_params(&client.client_id, &pkce, "st"),
     )
     .await;
-    let post = |headers: &[(&str, &str)]| {
-        let mut request = http().post(server.url("/login")).form(&[
-            ("pending", page.pending.as_str()),
-            ("csrf", page.csrf.as_str()),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("action", "approve"),
-        ]);
-        if let Some(cookie) = &page.cookie {
-            request = request.header("cookie", cookie);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send()
-    };
     for headers in [
         &[("sec-fetch-site", "cross-site")][..],
         &[("origin", "https://evil.example")][..],
         &[("origin", "null"), ("sec-fetch-site", "cross-site")][..],
     ] {
-        let response = post(headers).await.expect("login");
+        let response = submit_login_with_headers(
+            &server.issuer,
+            &page,
+            USERNAME,
+            PASSWORD,
+            "approve",
+            headers,
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
         assert!(response.headers().get("location").is_none(), "{headers:?}");
     }
-    let own_origin = server.issuer.clone();
-    let response = post(&[
-        ("origin", own_origin.as_str()),
-        ("sec-fetch-site", "same-origin"),
-    ])
-    .await
-    .expect("login");
+    let response = submit_login_with_headers(
+        &server.issuer,
+        &page,
+        USERNAME,
+        PASSWORD,
+        "approve",
+        &[
+            ("origin", &server.issuer),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
     assert_eq!(
         response.status(),
         StatusCode::SEE_OTHER,
@@ -159,21 +156,15 @@ async fn as20_cross_site_login_posts_are_forbidden() {
         &authorize_params(&client.client_id, &pkce, "st2"),
     )
     .await;
-    let mut request = http().post(server.url("/login")).form(&[
-        ("pending", page.pending.as_str()),
-        ("csrf", page.csrf.as_str()),
-        ("username", USERNAME),
-        ("password", PASSWORD),
-        ("action", "approve"),
-    ]);
-    if let Some(cookie) = &page.cookie {
-        request = request.header("cookie", cookie);
-    }
-    let response = (request.header("origin", "null"))
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .expect("login");
+    let response = submit_login_with_headers(
+        &server.issuer,
+        &page,
+        USERNAME,
+        PASSWORD,
+        "approve",
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+    )
+    .await;
     assert_eq!(
         response.status(),
         StatusCode::SEE_OTHER,
