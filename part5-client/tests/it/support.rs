@@ -299,6 +299,19 @@ pub async fn submit_login(
     password: &str,
     action: &str,
 ) -> reqwest::Response {
+    submit_login_with_headers(issuer, page, username, password, action, &[]).await
+}
+
+/// Like [`submit_login`], with extra request headers (`Origin`,
+/// `Sec-Fetch-Site`, …) as a browser would send them.
+pub async fn submit_login_with_headers(
+    issuer: &str,
+    page: &LoginPage,
+    username: &str,
+    password: &str,
+    action: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = http().post(format!("{issuer}/login")).form(&[
         ("pending", page.pending.as_str()),
         ("csrf", page.csrf.as_str()),
@@ -308,6 +321,9 @@ pub async fn submit_login(
     ]);
     if let Some(cookie) = &page.cookie {
         request = request.header("cookie", cookie);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     request.send().await.expect("login")
 }
