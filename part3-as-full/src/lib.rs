@@ -15,10 +15,13 @@
 //!   [`authorization_server`]: client registration, the login page, codes,
 //!   tokens, introspection and revocation. Part 4 makes the MCP server ask it
 //!   about every token.
+//! - [`limits`] and [`holders`]: what keeps both up under floods and slow
+//!   clients (rules AS-16 … AS-19).
 //!
 //! Every tool is public here. Part 4 protects `server_time` with OAuth.
 
 pub mod authorization_server;
+pub mod holders;
 pub mod limits;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};

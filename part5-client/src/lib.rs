@@ -17,6 +17,7 @@
 pub mod authorization_server;
 pub mod client;
 pub mod clock;
+pub mod holders;
 pub mod limits;
 pub mod principal;
 pub mod server;

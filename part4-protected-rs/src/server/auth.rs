@@ -9,7 +9,7 @@
 //! the OAuth flow.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
 };
@@ -27,6 +27,7 @@ use super::{
     transport::JsonRpcBody,
 };
 use crate::{
+    holders::Holders,
     limits::Source,
     principal::Principal,
     settings::{AuthSettings, ConfigError},
@@ -296,7 +297,7 @@ pub struct SessionOwners {
 #[derive(Debug, Default)]
 struct Owners {
     by_session: HashMap<String, (Option<Owner>, Source)>,
-    by_source: HashMap<Source, VecDeque<String>>,
+    holders: Holders,
 }
 
 /// A session owner: the user and the client, as introspection named them.
@@ -327,16 +328,10 @@ impl SessionOwners {
 
     fn record(&self, session: String, principal: Option<Principal>, source: Source) {
         let mut owners = self.lock();
-        let own = owners.by_source.get(&source).map_or(0, VecDeque::len);
-        let victim = if own >= SESSIONS_PER_SOURCE {
-            owners
-                .by_source
-                .get(&source)
-                .and_then(|ids| ids.front().cloned())
+        let victim = if owners.holders.count(source) >= SESSIONS_PER_SOURCE {
+            owners.holders.oldest_of(source)
         } else if owners.by_session.len() >= SESSION_CAPACITY {
-            (owners.by_source.values())
-                .max_by_key(|ids| ids.len())
-                .and_then(|ids| ids.front().cloned())
+            owners.holders.largest().map(|(_, session)| session)
         } else {
             None
         };
@@ -345,11 +340,7 @@ impl SessionOwners {
         }
         let owner = principal.map(|p| (p.subject, p.client_id));
         owners.by_session.insert(session.clone(), (owner, source));
-        owners
-            .by_source
-            .entry(source)
-            .or_default()
-            .push_back(session);
+        owners.holders.add(source, session);
     }
 
     fn forget(&self, session: &str) {
@@ -367,14 +358,8 @@ impl SessionOwners {
 
 impl Owners {
     fn remove(&mut self, session: &str) {
-        let Some((_, source)) = self.by_session.remove(session) else {
-            return;
-        };
-        if let Some(ids) = self.by_source.get_mut(&source) {
-            ids.retain(|id| id != session);
-            if ids.is_empty() {
-                self.by_source.remove(&source);
-            }
+        if let Some((_, source)) = self.by_session.remove(session) {
+            self.holders.remove(source, session);
         }
     }
 }

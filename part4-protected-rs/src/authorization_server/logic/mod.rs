@@ -11,8 +11,9 @@
 //!   that answers it, and the code.
 //! - [`tokens`]: the token endpoint and its two grants.
 //! - [`introspection`]: introspection (RFC 7662) and revocation (RFC 7009).
-//! - [`store`]: all state, in memory, behind one type; [`holders`]: who
-//!   holds what in the tables anonymous requests can fill (rule AS-16).
+//! - [`store`]: all state, in memory, behind one type; its tables that
+//!   anonymous requests can fill are charged to their source with
+//!   [`crate::holders`] (rule AS-16).
 //! - The small rules they share: [`pkce`], [`redirect`] (redirect-URI
 //!   rules), [`secret`] (random secrets and digests) and [`users`] (the
 //!   password and the throttle).
@@ -21,7 +22,6 @@ pub mod authorization;
 pub mod client_metadata_document;
 pub mod clients;
 pub mod document_fetch;
-pub mod holders;
 pub mod introspection;
 pub mod login;
 pub mod pkce;

@@ -16,8 +16,8 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
-use super::{holders::Holders, secret::Digest};
-use crate::{authorization_server::error::OAuthError, limits::Source};
+use super::secret::Digest;
+use crate::{authorization_server::error::OAuthError, holders::Holders, limits::Source};
 
 /// The most entries one map may hold; past it new requests get
 /// `temporarily_unavailable` until the sweeper has made room.
