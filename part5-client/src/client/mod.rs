@@ -1,4 +1,4 @@
-//! Part 5: an MCP client that authorizes itself with OAuth 2.1 when the
+//! An MCP client that authorizes itself with OAuth 2.1 when the
 //! server asks (MCP 2025-11-25 §Authorization; rule CL-01 … CL-07).
 //!
 //! [`run`] is the whole program: connect, list tools, call `greet` without a
@@ -21,7 +21,7 @@
 //!   safe for a terminal; [`error`]: what can fail, and exit codes.
 //!
 //! The stand-in for a person at a browser, used by tests and the demo, is
-//! not part of this library: it is the `part5-scripted-browser` program
+//! not part of this library: it is the scripted-browser program
 //! (`src/bin/scripted_browser.rs`), which the client starts like any browser.
 //!
 //! What rmcp does and what we add is said at the top of each module.

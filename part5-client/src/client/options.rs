@@ -1,4 +1,4 @@
-//! The command line of `part5-client`.
+//! The command line of the client binary.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -8,8 +8,10 @@ use super::registration::ClientIdentity;
 /// Flags of the client, each with an environment fallback.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
-    name = "part5-client",
-    about = "Part 5: an MCP client that logs in with OAuth 2.1 when the server asks for it",
+    about = concat!(
+        env!("CARGO_PKG_NAME"),
+        ": an MCP client that logs in with OAuth 2.1 when the server asks for it"
+    ),
     long_about = "Connects to an MCP server, lists its tools, calls `greet` without a token and \
                   then `server_time`. When the server answers 401 it discovers the authorization \
                   server, registers, opens the login page in your browser and retries with the token.\n\n\
@@ -40,7 +42,7 @@ pub struct Options {
     #[arg(long, env = "MCP_CLIENT_METADATA_URL")]
     pub client_metadata_url: Option<String>,
     /// The `client_name` sent with Dynamic Client Registration.
-    #[arg(long, env = "MCP_CLIENT_NAME", default_value = "part5-client")]
+    #[arg(long, env = "MCP_CLIENT_NAME", default_value = env!("CARGO_PKG_NAME"))]
     pub client_name: String,
     /// Port of the loopback redirect listener on 127.0.0.1; 0 picks a free one.
     #[arg(long, env = "MCP_CALLBACK_PORT", default_value_t = 0)]
@@ -81,8 +83,11 @@ pub struct Options {
 /// The default `--log-level`: warnings, but not from rmcp's transport
 /// worker, which logs every failed connection at ERROR with a debug dump of
 /// its types, nor rmcp's warnings about its OAuth steps (a refused refresh
-/// token, say), which the client acts on and reports in its transcript.
-pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp::transport::worker=off,rmcp::transport::auth=error";
+/// token, say), which the client acts on and reports in its transcript;
+/// nor rmcp's service loop, which can log "fail to close sink" at ERROR
+/// when the process ends while a session closes.
+pub const DEFAULT_LOG_FILTER: &str =
+    "warn,rmcp::transport::worker=off,rmcp::transport::auth=error,rmcp::service=off";
 
 /// `--protocol`: the MCP protocol versions this client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -106,7 +111,7 @@ impl Options {
             client_id: None,
             client_secret: None,
             client_metadata_url: None,
-            client_name: "part5-client".into(),
+            client_name: env!("CARGO_PKG_NAME").into(),
             callback_port: 0,
             no_browser: false,
             login_timeout: 300,

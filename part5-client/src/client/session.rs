@@ -206,7 +206,7 @@ impl Flow {
 pub fn lifecycle(protocol: Protocol) -> (ClientConfig, ClientLifecycleMode) {
     let client = ClientConfig::new(
         ClientCapabilities::default(),
-        Implementation::new("part5-client", env!("CARGO_PKG_VERSION")),
+        Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
     );
     match protocol {
         Protocol::Auto => (

@@ -4,7 +4,7 @@
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
 
-use part5_client::client::{Options, Step, tokens::FileTokenCache};
+use this_part::client::{Options, Step, tokens::FileTokenCache};
 use rmcp::transport::auth::{CredentialStore as _, OAuthTokenResponse, StoredCredentials};
 
 use crate::client_support::{Behaviour, Issued, Mocks, run_with};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use part5_client::client::{
+use this_part::client::{
     ClientError,
     callback::{CallbackError, CallbackServer, Expected},
 };

@@ -1,5 +1,5 @@
-//! The two binaries together, the way a person runs them: `part5-client`
-//! with `BROWSER` pointing at `part5-scripted-browser` (rule CL-06).
+//! The two binaries together, the way a person runs them: the client binary
+//! with `BROWSER` pointing at `scripted-browser` (rule CL-06).
 
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
@@ -9,7 +9,7 @@ use std::process::Output;
 use crate::client_support::{Behaviour, Mocks};
 
 async fn client(mocks: &Mocks, browser: &str, extra: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_part5-client"))
+    tokio::process::Command::new(crate::CLIENT)
         .args(["--server-url", &mocks.mcp_url])
         .args(extra)
         .env("BROWSER", browser)
@@ -17,11 +17,11 @@ async fn client(mocks: &Mocks, browser: &str, extra: &[&str]) -> Output {
         .env_remove("MCP_CLIENT_ID")
         .output()
         .await
-        .expect("run part5-client")
+        .expect("run the client binary")
 }
 
 fn scripted_browser() -> &'static str {
-    env!("CARGO_BIN_EXE_part5-scripted-browser")
+    crate::SCRIPTED_BROWSER
 }
 
 /// The whole flow through the CLI: exit 0, results as JSON on stdout, no token in any output.
@@ -49,7 +49,7 @@ async fn cli_logs_in_through_the_browser_command() {
     }
 }
 
-/// `BROWSER="part5-scripted-browser --deny"`: the denial ends the run with exit code 2.
+/// `BROWSER="<scripted browser> --deny"`: the denial ends the run with exit code 2.
 #[tokio::test]
 async fn cli_denied_login_exits_2() {
     let mocks = Mocks::start(Behaviour::default()).await;
@@ -70,9 +70,9 @@ async fn cli_failing_browser_falls_back_to_printing() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
 }
 
-/// Runs `part5-client` with these flags and no browser; returns (exit code, stderr).
+/// Runs the client binary with these flags and no browser; returns (exit code, stderr).
 async fn client_alone(args: &[&str]) -> (Option<i32>, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_part5-client"))
+    let output = tokio::process::Command::new(crate::CLIENT)
         .args(args)
         .env("BROWSER", "false")
         .env_remove("RUST_LOG")
@@ -82,7 +82,7 @@ async fn client_alone(args: &[&str]) -> (Option<i32>, String) {
         .env_remove("MCP_PROTOCOL")
         .output()
         .await
-        .expect("run part5-client");
+        .expect("run the client binary");
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -4,7 +4,7 @@
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
 
-use part5_client::client::{ClientError, Options, Outcome, Step};
+use this_part::client::{ClientError, Options, Outcome, Step};
 
 use crate::client_support::{Behaviour, Mocks, run_with};
 
@@ -64,7 +64,7 @@ async fn cl_full_flow_with_dynamic_registration() {
         );
     });
     assert!(steps.contains(&Step::BrowserOpened {
-        program: env!("CARGO_BIN_EXE_part5-scripted-browser").into()
+        program: crate::SCRIPTED_BROWSER.into()
     }));
     assert!(steps.iter().any(|step| matches!(step, Step::Registered { method, .. } if method.starts_with("registered dynamically"))));
 }

@@ -14,7 +14,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use part5_client::client::pkce::s256_challenge;
+use this_part::client::pkce::s256_challenge;
 use serde_json::{Value, json};
 
 use crate::client_support::{Issued, Shared};

@@ -6,7 +6,7 @@
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
 
-use part5_client::client::{ClientError, Options, Step, options::Protocol};
+use this_part::client::{ClientError, Options, Step, options::Protocol};
 use serde_json::json;
 
 use crate::{

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use part5_client::client::{
+use this_part::client::{
     ClientError, NoBrowser, Options, RecordingTranscript, Step, callback::CallbackError, run,
 };
 

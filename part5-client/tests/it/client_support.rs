@@ -11,7 +11,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use part5_client::client::{
+use this_part::client::{
     ClientError, Options, Outcome, RecordingTranscript, Step,
     browser::{BrowserCommand, SystemBrowser},
     run,
@@ -164,18 +164,18 @@ impl Mocks {
     }
 }
 
-/// The demo user at a browser: the `part5-scripted-browser` program,
+/// The demo user at a browser: the `scripted-browser` program,
 /// started the way the client starts any browser; `deny` presses Deny.
 pub fn person(deny: bool) -> Arc<SystemBrowser> {
     let args: &[&str] = if deny { &["--deny"] } else { &[] };
     Arc::new(scripted_browser(args))
 }
 
-/// `part5-scripted-browser` with these arguments before the URL.
+/// `scripted-browser` with these arguments before the URL.
 pub fn scripted_browser(args: &[&str]) -> SystemBrowser {
     SystemBrowser {
         command: BrowserCommand {
-            program: env!("CARGO_BIN_EXE_part5-scripted-browser").into(),
+            program: crate::SCRIPTED_BROWSER.into(),
             args: args.iter().map(|arg| (*arg).to_owned()).collect(),
         },
     }

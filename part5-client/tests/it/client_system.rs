@@ -12,7 +12,7 @@ use std::{path::Path, sync::Arc, sync::Mutex, time::Duration};
 
 use futures::future::BoxFuture;
 use oauth2::TokenResponse as _;
-use part5_client::{
+use this_part::{
     Config,
     authorization_server::Config as AsConfig,
     client::{
@@ -245,7 +245,7 @@ enum Tamper {
     Issuer,
 }
 
-/// A browser that logs in on the real page with `part5-scripted-browser
+/// A browser that logs in on the real page with `scripted-browser
 /// --print-callback`, then replaces `state` or `iss` in the AS's redirect
 /// before loading it (what an attacker's forged redirect looks like to the
 /// client's listener). With another `state` it then loads the real redirect
@@ -258,7 +258,7 @@ struct TamperingBrowser {
 
 impl TamperingBrowser {
     async fn visit(&self, authorization_url: &str) -> Result<u16, String> {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_part5-scripted-browser"))
+        let output = tokio::process::Command::new(crate::SCRIPTED_BROWSER)
             .args(["--print-callback", authorization_url])
             .output()
             .await

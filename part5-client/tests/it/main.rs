@@ -8,6 +8,13 @@
 // later parts carry unchanged (`carried.txt`) need no edit.
 extern crate part5_client as this_part;
 
+// This part's binaries, as cargo built them for the tests, by names every
+// part shares.
+const AS: &str = env!("CARGO_BIN_EXE_part5-as");
+const RS: &str = env!("CARGO_BIN_EXE_part5-rs");
+const CLIENT: &str = env!("CARGO_BIN_EXE_part5-client");
+const SCRIPTED_BROWSER: &str = env!("CARGO_BIN_EXE_part5-scripted-browser");
+
 mod bad_input;
 mod client_cache;
 mod client_callback;

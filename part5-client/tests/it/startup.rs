@@ -7,9 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The binaries of this part, as cargo built them for the tests.
-const RS: &str = env!("CARGO_BIN_EXE_part5-rs");
-const AS: &str = env!("CARGO_BIN_EXE_part5-as");
+use crate::{AS, RS};
 
 /// Runs `binary` with `args` and only the environment in `env`, and returns
 /// its exit code and stderr. A server that starts instead of refusing is
