@@ -1,0 +1,498 @@
+//! All the state of the authorization server, in a database, behind one
+//! trait.
+//!
+//! Part 3 kept this state in memory under one lock, so a restart logged
+//! everybody out and a second instance could not share the load. Here the
+//! logic layer speaks to a [`Store`], and two implementations answer:
+//!
+//! - [`sqlite::SqliteStore`]: a file next to the server, the default, with
+//!   nothing to install (`AS_DATABASE_URL=sqlite://part6-as.db`);
+//! - [`postgres::PostgresStore`]: one PostgreSQL database that several
+//!   instances share (`AS_DATABASE_URL=postgres://…`).
+//!
+//! Each method is one step the logic needs to be atomic, and each
+//! implementation makes it atomic in SQL: a transaction, a conditional
+//! `UPDATE` whose row count decides, or a `DELETE … RETURNING`. The lock of
+//! part 3 made "check, then write" safe inside one process; across
+//! processes only the database can. Secrets are stored as their
+//! [`Digest`] (rule AS-14), and the bounds of rule AS-16 hold in SQL too.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use async_trait::async_trait;
+
+use super::secret::Digest;
+use crate::authorization_server::error::OAuthError;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// Sign-ins in progress, in all. Past it, the source that holds the most
+/// loses its oldest (rule AS-16).
+pub const PENDING_CAPACITY: i64 = 10_000;
+
+/// Sign-ins in progress from one source. Past it, that source loses its
+/// own oldest: a person has a handful open, a script thousands. There is
+/// deliberately no bound per client: a public client's id is public, and a
+/// per-client bound could only evict a person's sign-in.
+pub const PENDING_PER_SOURCE: i64 = 64;
+
+/// Registered clients, in all. Past it, the source that holds the most
+/// clients nobody has used yet loses its oldest such client; when every
+/// client has been used, registration answers `temporarily_unavailable`.
+pub const CLIENT_CAPACITY: i64 = 100_000;
+
+/// Registered clients nobody has used yet, from one source.
+pub const UNUSED_CLIENTS_PER_SOURCE: i64 = 100;
+
+/// Seconds a registered client may go unused before it is removed (rule
+/// AS-16). A client that has been used stays.
+pub const UNUSED_CLIENT_LIFETIME: i64 = 24 * 60 * 60;
+
+/// Live access tokens per grant: a client refreshing in a loop replaces
+/// its own tokens instead of filling the table.
+pub const ACCESS_TOKENS_PER_GRANT: i64 = 10;
+
+/// Live grants per client and user. Past it, that pair's oldest grant is
+/// revoked.
+pub const GRANTS_PER_CLIENT_AND_USER: i64 = 20;
+
+/// Live grants per user, over all clients.
+pub const GRANTS_PER_USER: i64 = 200;
+
+/// The most Client ID Metadata Documents cached at once (see
+/// [`DocumentCache`]).
+const DOCUMENT_CAPACITY: usize = 1_000;
+
+/// A grant's id in the database.
+pub type GrantId = i64;
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A public client: no secret, PKCE alone protects the code.
+    None,
+    /// A secret in the `Authorization: Basic` header (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// A secret in the form body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 name, which is also how the database keeps it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    /// The method a stored name means.
+    pub fn from_name(name: &str) -> Result<Self, StoreError> {
+        match name {
+            "none" => Ok(Self::None),
+            "client_secret_basic" => Ok(Self::ClientSecretBasic),
+            "client_secret_post" => Ok(Self::ClientSecretPost),
+            _ => Err(StoreError::Corrupt("unknown auth_method")),
+        }
+    }
+}
+
+/// A client: registered (RFC 7591), or read from the Client ID Metadata
+/// Document at its `client_id` URL.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub secret: Option<Digest>,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub name: Option<String>,
+    /// The source that registered it and when, while nobody has used it
+    /// yet: such a client expires after [`UNUSED_CLIENT_LIFETIME`].
+    pub unused_since: Option<(String, i64)>,
+}
+
+/// The parts of an authorization request that were found valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRequest {
+    pub code_challenge: String,
+    pub resource: String,
+    pub scope: Vec<String>,
+}
+
+/// A sign-in in progress, keyed by a server-made id (never by `state`).
+#[derive(Debug, Clone)]
+pub struct PendingAuthorization {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    /// The request, or the error to send back once the user has signed in
+    /// (rule AS-15).
+    pub request: Result<ValidRequest, OAuthError>,
+    pub csrf: Digest,
+    pub session: Digest,
+    pub expires_at: i64,
+    /// The source the sign-in is charged to (rule AS-16).
+    pub source: String,
+}
+
+/// An authorization code and everything it is bound to (rule AS-03).
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub request: ValidRequest,
+    pub user: String,
+    pub expires_at: i64,
+}
+
+/// What one approval allows: the tokens issued from one code, and their
+/// refreshes, belong to one grant and are revoked together. It is also a
+/// refresh-token family (RFC 9700 §4.14.2, rule AS-08).
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub client_id: String,
+    pub user: String,
+    pub scope: Vec<String>,
+    pub resource: String,
+    pub expires_at: i64,
+    /// The digest of the family's id, for clients that may refresh.
+    pub family: Option<Digest>,
+}
+
+/// An access token, known only by its digest.
+#[derive(Debug, Clone)]
+pub struct AccessRecord {
+    pub grant: GrantId,
+    pub client_id: String,
+    pub user: String,
+    pub scope: Vec<String>,
+    pub resource: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// The tokens one step issues: an access token, and the family's next
+/// refresh token when the grant has a family.
+#[derive(Debug, Clone)]
+pub struct NewTokens {
+    pub access: Digest,
+    pub scope: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub refresh: Option<Digest>,
+}
+
+// ANCHOR: outcomes
+/// What redeeming a code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redemption {
+    /// This redemption won: the grant and its first tokens are stored.
+    Issued(GrantId),
+    /// Another redemption won first, here or at another instance; the
+    /// grant it made is now revoked (RFC 6749 §4.1.2, rule AS-03).
+    AlreadyUsed,
+    /// The code expired or was swept meanwhile.
+    Gone,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was the family's current token: it is retired, the new tokens
+    /// are stored.
+    Rotated,
+    /// It was not (any more) the current one: a replay, so the whole grant
+    /// is revoked (rule AS-08).
+    Replayed,
+}
+// ANCHOR_END: outcomes
+
+/// A store that cannot answer: the database is unreachable, or holds what
+/// this server did not write. The web layer turns it into 503 with
+/// `Retry-After`, never a 500, and never a half-done step: each step is one
+/// transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the database holds a value this server cannot read: {0}")]
+    Corrupt(&'static str),
+    /// A table at its bound that nobody may be evicted from (rule AS-16).
+    #[error("the {0} table is full")]
+    Full(&'static str),
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store step failed");
+        OAuthError::TemporarilyUnavailable
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+// ANCHOR: store_trait
+/// Everything the authorization server remembers, one atomic step per
+/// method. `now` is passed in (seconds since the Unix epoch) so that every
+/// instance and every test decides expiry the same way.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores a newly registered client, within its source's share of the
+    /// clients nobody has used yet (rule AS-16).
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+
+    /// The registered client with this id.
+    async fn client(&self, id: &str) -> Result<Option<Client>, StoreError>;
+
+    /// Stores a sign-in in progress within its source's share (rule
+    /// AS-16): a source over [`PENDING_PER_SOURCE`] loses its own oldest,
+    /// and a full table the oldest of the source that holds the most.
+    async fn insert_pending(
+        &self,
+        id: &str,
+        pending: &PendingAuthorization,
+    ) -> Result<(), StoreError>;
+
+    /// The live sign-in in progress with this id.
+    async fn pending(&self, id: &str, now: i64)
+    -> Result<Option<PendingAuthorization>, StoreError>;
+
+    /// Takes the live sign-in out (`DELETE … RETURNING`): of two answers to
+    /// one form, at one instance or two, exactly one gets it.
+    async fn take_pending(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+
+    /// Stores a code, and marks its client as used: a person approved it,
+    /// so it no longer expires unused.
+    async fn insert_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError>;
+
+    /// The live code with this digest, for the checks that come before
+    /// [`Store::redeem_code`]; a code already redeemed is still returned.
+    async fn code(&self, code: &Digest, now: i64) -> Result<Option<CodeRecord>, StoreError>;
+
+    /// Redeems a code atomically: the grant and its first tokens are stored
+    /// only if this is the code's first redemption; otherwise the grant of
+    /// the first one is revoked (rule AS-03).
+    async fn redeem_code(
+        &self,
+        code: &Digest,
+        grant: &Grant,
+        tokens: &NewTokens,
+        now: i64,
+    ) -> Result<Redemption, StoreError>;
+
+    /// The live grant of a refresh-token family, and whether `presented` is
+    /// its current refresh token.
+    async fn refresh_family(
+        &self,
+        family: &Digest,
+        presented: &Digest,
+        now: i64,
+    ) -> Result<Option<(GrantId, Grant, bool)>, StoreError>;
+
+    /// Rotates a grant's refresh token atomically: only if `presented` is
+    /// still the current one are the new tokens stored; if it is not, the
+    /// grant is revoked (rule AS-08).
+    async fn rotate_refresh(
+        &self,
+        grant: GrantId,
+        presented: &Digest,
+        tokens: &NewTokens,
+    ) -> Result<Rotation, StoreError>;
+
+    /// The live access token with this digest.
+    async fn access_token(
+        &self,
+        token: &Digest,
+        now: i64,
+    ) -> Result<Option<AccessRecord>, StoreError>;
+
+    /// Revokes one access token, if `client_id` holds it (RFC 7009 §2.1).
+    async fn revoke_access_token(&self, token: &Digest, client_id: &str)
+    -> Result<(), StoreError>;
+
+    /// Revokes a grant and every token issued under it.
+    async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError>;
+
+    /// Counts a sign-in attempt in the throttle window `key` (rule AS-11):
+    /// `false`, counting nothing, when the window already holds `limit`.
+    async fn throttle_begin(
+        &self,
+        keys: &[(String, i64)],
+        window: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets the failures counted under `reset`, and gives one back to
+    /// `give_back`: the attempt succeeded.
+    async fn throttle_succeeded(&self, reset: &str, give_back: &str) -> Result<(), StoreError>;
+
+    /// Deletes everything that expired at `now` (each with an index on its
+    /// expiry), and the registered clients nobody used in a day.
+    async fn sweep(&self, now: i64) -> Result<(), StoreError>;
+
+    /// Whether the database answers (for start-up and readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+// ANCHOR_END: store_trait
+
+/// Opens the store a `database_url` names, creating an SQLite file if it
+/// does not exist, and brings its schema up to date (migrations embedded in
+/// the binary). A schema newer than this server knows is refused: running
+/// old code on a newer schema could lose what the newer code wrote.
+pub async fn open(database_url: &str) -> Result<std::sync::Arc<dyn Store>, OpenError> {
+    let scheme = database_url.split(':').next().unwrap_or_default();
+    match scheme {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open(database_url).await?,
+        )),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(std::sync::Arc::new(
+            postgres::PostgresStore::open(database_url).await?,
+        )),
+        _ => Err(OpenError::Scheme(scheme.to_owned())),
+    }
+}
+
+/// Why [`open`] failed; each names what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "AS_DATABASE_URL has the scheme \"{0}\", which this server does not speak\nuse sqlite://FILE (the default) or postgres://USER@HOST:PORT/DATABASE"
+    )]
+    Scheme(String),
+    #[error(
+        "cannot open the database: {0}\ncheck that it runs and that AS_DATABASE_URL names it; the server retries nothing at start"
+    )]
+    Connect(String),
+    #[error(
+        "the database's schema is version {found}, newer than this server knows ({known})\nrun the newer authorization server, or point AS_DATABASE_URL at another database"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    #[error("cannot bring the database's schema up to date: {0}")]
+    Migrate(String),
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl OpenError {
+    /// Sorts a migration failure: a version this binary does not have
+    /// means the schema is newer.
+    fn from_migrate(error: sqlx::migrate::MigrateError, known: i64) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::VersionMissing(found) => Self::NewerSchema { found, known },
+            other => Self::Migrate(other.to_string()),
+        }
+    }
+}
+
+/// Space-separated scope list, as stored.
+fn join(items: &[String]) -> String {
+    items.join(" ")
+}
+
+/// The scope list a stored string means.
+fn split(items: &str) -> Vec<String> {
+    items.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// A JSON array of strings, as stored for redirect URIs and grant types.
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn from_json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("a list is not a JSON array"))
+}
+
+/// The digest stored in a column.
+fn digest(bytes: &[u8]) -> Result<Digest, StoreError> {
+    Digest::from_bytes(bytes).ok_or(StoreError::Corrupt("a digest is not 32 bytes"))
+}
+
+/// The request of a pending sign-in, from its columns: a stored error
+/// code, or the three parts of a valid request.
+fn pending_request(
+    error: Option<String>,
+    code_challenge: Option<String>,
+    resource: Option<String>,
+    scope: Option<String>,
+) -> Result<Result<ValidRequest, OAuthError>, StoreError> {
+    match (error, code_challenge, resource, scope) {
+        (Some(error), _, _, _) => Ok(Err(OAuthError::from_code(&error))),
+        (None, Some(code_challenge), Some(resource), Some(scope)) => Ok(Ok(ValidRequest {
+            code_challenge,
+            resource,
+            scope: split(&scope),
+        })),
+        _ => Err(StoreError::Corrupt("a pending request is incomplete")),
+    }
+}
+
+/// The columns of a pending request: (error, challenge, resource, scope).
+type RequestColumns = (Option<String>, Option<String>, Option<String>, Option<String>);
+
+fn request_columns(request: &Result<ValidRequest, OAuthError>) -> RequestColumns {
+    match request {
+        Ok(valid) => (
+            None,
+            Some(valid.code_challenge.clone()),
+            Some(valid.resource.clone()),
+            Some(join(&valid.scope)),
+        ),
+        Err(error) => (Some(error.code().to_owned()), None, None, None),
+    }
+}
+
+/// Clients read from metadata documents, kept in this process's memory
+/// until their `expires_at`: a cache of documents anyone can fetch, not
+/// state, so each instance keeps its own. When full, the entry closest to
+/// expiry makes room, so a flood of documents can slow clients down (they
+/// are fetched again) but never grow memory.
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    entries: Mutex<HashMap<String, (Client, i64)>>,
+}
+
+impl DocumentCache {
+    /// The cached client with this `client_id` URL, while fresh.
+    pub fn get(&self, client_id: &str, now: i64) -> Option<Client> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (client, expires_at) = entries.get(client_id)?;
+        (*expires_at > now).then(|| client.clone())
+    }
+
+    /// Caches `client` until `expires_at`.
+    pub fn put(&self, client: Client, expires_at: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= DOCUMENT_CAPACITY && !entries.contains_key(&client.id) {
+            let soonest = (entries.iter())
+                .min_by_key(|(_, (_, expires_at))| *expires_at)
+                .map(|(id, _)| id.clone());
+            if let Some(soonest) = soonest {
+                entries.remove(&soonest);
+            }
+        }
+        entries.insert(client.id.clone(), (client, expires_at));
+    }
+
+    /// Drops the entries that expired at `now`.
+    pub fn sweep(&self, now: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, (_, expires_at)| *expires_at > now);
+    }
+}

@@ -1,0 +1,689 @@
+//! The [`Store`] on SQLite: one file, nothing to install, the default.
+//!
+//! SQLite lets one writer in at a time. Every step that writes begins with
+//! `BEGIN IMMEDIATE`, which takes the write lock at once (waiting up to the
+//! busy timeout), so two steps never both read, then both try to write and
+//! fail. Several processes may open the same file, which is how the
+//! restart test proves that nothing lives in memory; several machines
+//! should use [`super::postgres`].
+//!
+//! The queries are checked against the schema when the crate compiles,
+//! from the query data recorded in `.sqlx/` (`cargo xtask sqlx-prepare`).
+//! That data is keyed by the query's text, so the few queries whose text
+//! would be the same in both dialects end in `-- sqlite`.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::{
+    AccessRecord, AuthMethod, CLIENT_CAPACITY, Client, CodeRecord, GRANTS_PER_CLIENT_AND_USER,
+    GRANTS_PER_USER, Grant, GrantId, NewTokens, OpenError, PENDING_CAPACITY, PENDING_PER_SOURCE,
+    PendingAuthorization, Redemption, Rotation, Store, StoreError, UNUSED_CLIENT_LIFETIME,
+    UNUSED_CLIENTS_PER_SOURCE, ValidRequest, ACCESS_TOKENS_PER_GRANT, digest, from_json_list,
+    join, json_list, pending_request, request_columns, split,
+};
+use crate::authorization_server::logic::secret::Digest;
+
+/// The schema, embedded in the binary and applied at start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a step waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most rows the throttle keeps (rule AS-11, AS-16): the user-name
+/// buckets and the sources counted; past it a new source is not counted by
+/// source, and no live window is ever dropped.
+const THROTTLE_CAPACITY: i64 = 30_000;
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` and migrates it.
+    /// `sqlite::memory:` is one private in-memory database, for tests.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| OpenError::Connect(error.to_string()))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let in_memory = url.contains(":memory:");
+        let pool = if in_memory {
+            // An in-memory database lives as long as a connection to it:
+            // keep exactly one, forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(8)
+        };
+        let options = if in_memory {
+            options
+        } else {
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        let pool = pool
+            .connect_with(options)
+            .await
+            .map_err(|error| OpenError::Connect(error.to_string()))?;
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|error| OpenError::from_migrate(error, known))?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (source, since) = match &client.unused_since {
+            Some((source, since)) => (Some(source.as_str()), Some(*since)),
+            None => (None, None),
+        };
+        if let Some(source) = source {
+            let held = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!: i64" FROM clients WHERE unused_source = ?"#,
+                source
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
+                .fetch_one(&mut *tx)
+                .await?;
+            if held >= UNUSED_CLIENTS_PER_SOURCE {
+                sqlx::query!(
+                    "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE unused_source = ? ORDER BY unused_since, id LIMIT 1)",
+                    source
+                )
+                .execute(&mut *tx)
+                .await?;
+            } else if total >= CLIENT_CAPACITY {
+                sqlx::query!(
+                    "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE unused_source = (SELECT unused_source FROM clients WHERE unused_source IS NOT NULL GROUP BY unused_source ORDER BY count(*) DESC LIMIT 1) ORDER BY unused_since, id LIMIT 1) -- sqlite"
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
+            .fetch_one(&mut *tx)
+            .await?;
+        if total >= CLIENT_CAPACITY {
+            return Err(StoreError::Full("clients"));
+        }
+        let secret = client.secret.as_ref().map(|d| d.as_bytes().to_vec());
+        let (redirect_uris, grant_types) = (json_list(&client.redirect_uris), json_list(&client.grant_types));
+        let method = client.auth_method.name();
+        sqlx::query!(
+            "INSERT INTO clients (id, secret, auth_method, redirect_uris, grant_types, name, unused_source, unused_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            client.id,
+            secret,
+            method,
+            redirect_uris,
+            grant_types,
+            client.name,
+            source,
+            since
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query!(
+            r#"SELECT id AS "id!", secret, auth_method, redirect_uris, grant_types, name, unused_source, unused_since FROM clients WHERE id = ?"#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Client {
+            id: row.id,
+            secret: row.secret.as_deref().map(digest).transpose()?,
+            auth_method: AuthMethod::from_name(&row.auth_method)?,
+            redirect_uris: from_json_list(&row.redirect_uris)?,
+            grant_types: from_json_list(&row.grant_types)?,
+            name: row.name,
+            unused_since: row.unused_source.zip(row.unused_since),
+        }))
+    }
+
+    // ANCHOR: insert_pending
+    async fn insert_pending(
+        &self,
+        id: &str,
+        pending: &PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let source = pending.source.as_str();
+        let held = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!: i64" FROM pending WHERE source = ?"#,
+            source
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM pending -- sqlite"#)
+            .fetch_one(&mut *tx)
+            .await?;
+        if held >= PENDING_PER_SOURCE {
+            // The source over its share loses its own oldest.
+            sqlx::query!(
+                "DELETE FROM pending WHERE seq = (SELECT min(seq) FROM pending WHERE source = ?)",
+                source
+            )
+            .execute(&mut *tx)
+            .await?;
+        } else if total >= PENDING_CAPACITY {
+            // A full table: the source that holds the most loses its oldest.
+            sqlx::query!(
+                "DELETE FROM pending WHERE seq = (SELECT min(seq) FROM pending WHERE source = (SELECT source FROM pending GROUP BY source ORDER BY count(*) DESC LIMIT 1)) -- sqlite"
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (error, challenge, resource, scope) = request_columns(&pending.request);
+        let (csrf, session) = (pending.csrf.as_bytes().to_vec(), pending.session.as_bytes().to_vec());
+        sqlx::query!(
+            "INSERT INTO pending (id, client_id, client_name, redirect_uri, state, code_challenge, resource, scope, error, csrf, session, expires_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            id,
+            pending.client_id,
+            pending.client_name,
+            pending.redirect_uri,
+            pending.state,
+            challenge,
+            resource,
+            scope,
+            error,
+            csrf,
+            session,
+            pending.expires_at,
+            source
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    // ANCHOR_END: insert_pending
+
+    async fn pending(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let row = sqlx::query!(
+            "SELECT client_id, client_name, redirect_uri, state, code_challenge, resource, scope, error, csrf, session, expires_at, source FROM pending WHERE id = ? AND expires_at > ?",
+            id,
+            now
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(PendingAuthorization {
+            request: pending_request(row.error, row.code_challenge, row.resource, row.scope)?,
+            client_id: row.client_id,
+            client_name: row.client_name,
+            redirect_uri: row.redirect_uri,
+            state: row.state,
+            csrf: digest(&row.csrf)?,
+            session: digest(&row.session)?,
+            expires_at: row.expires_at,
+            source: row.source,
+        }))
+    }
+
+    async fn take_pending(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let row = sqlx::query!(
+            r#"DELETE FROM pending WHERE id = ? AND expires_at > ? RETURNING client_id AS "client_id!", client_name, redirect_uri AS "redirect_uri!", state, code_challenge, resource, scope, error, csrf AS "csrf!", session AS "session!", expires_at AS "expires_at!", source AS "source!""#,
+            id,
+            now
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(PendingAuthorization {
+            request: pending_request(row.error, row.code_challenge, row.resource, row.scope)?,
+            client_id: row.client_id,
+            client_name: row.client_name,
+            redirect_uri: row.redirect_uri,
+            state: row.state,
+            csrf: digest(&row.csrf)?,
+            session: digest(&row.session)?,
+            expires_at: row.expires_at,
+            source: row.source,
+        }))
+    }
+
+    async fn insert_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let code = code.as_bytes().to_vec();
+        let scope = join(&record.request.scope);
+        sqlx::query!(
+            "INSERT INTO codes (digest, client_id, redirect_uri, code_challenge, resource, scope, user_name, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            code,
+            record.client_id,
+            record.redirect_uri,
+            record.request.code_challenge,
+            record.request.resource,
+            scope,
+            record.user,
+            record.expires_at
+        )
+        .execute(&mut *tx)
+        .await?;
+        // A person approved this client: it no longer expires unused.
+        sqlx::query!(
+            "UPDATE clients SET unused_source = NULL, unused_since = NULL WHERE id = ?",
+            record.client_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn code(&self, code: &Digest, now: i64) -> Result<Option<CodeRecord>, StoreError> {
+        let code = code.as_bytes().to_vec();
+        let row = sqlx::query!(
+            "SELECT client_id, redirect_uri, code_challenge, resource, scope, user_name, expires_at FROM codes WHERE digest = ? AND expires_at > ?",
+            code,
+            now
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| CodeRecord {
+            client_id: row.client_id,
+            redirect_uri: row.redirect_uri,
+            request: ValidRequest {
+                code_challenge: row.code_challenge,
+                resource: row.resource,
+                scope: split(&row.scope),
+            },
+            user: row.user_name,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    // ANCHOR: redeem_code
+    async fn redeem_code(
+        &self,
+        code: &Digest,
+        grant: &Grant,
+        tokens: &NewTokens,
+        now: i64,
+    ) -> Result<Redemption, StoreError> {
+        let code = code.as_bytes().to_vec();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let grant_id = insert_grant(&mut tx, grant).await?;
+        // The one statement that decides: it marks the code only if no
+        // redemption has marked it yet.
+        let won = sqlx::query!(
+            "UPDATE codes SET grant_id = ? WHERE digest = ? AND grant_id IS NULL AND expires_at > ?",
+            grant_id,
+            code,
+            now
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !won {
+            tx.rollback().await?;
+            // Used before: revoke what the first redemption got.
+            let first = sqlx::query_scalar!("SELECT grant_id FROM codes WHERE digest = ?", code)
+                .fetch_optional(&self.pool)
+                .await?;
+            return Ok(match first {
+                Some(Some(first)) => {
+                    self.revoke_grant(first).await?;
+                    Redemption::AlreadyUsed
+                }
+                _ => Redemption::Gone,
+            });
+        }
+        insert_tokens(&mut tx, grant_id, grant, tokens).await?;
+        tx.commit().await?;
+        Ok(Redemption::Issued(grant_id))
+    }
+    // ANCHOR_END: redeem_code
+
+    async fn refresh_family(
+        &self,
+        family: &Digest,
+        presented: &Digest,
+        now: i64,
+    ) -> Result<Option<(GrantId, Grant, bool)>, StoreError> {
+        let family = family.as_bytes().to_vec();
+        let row = sqlx::query!(
+            r#"SELECT id AS "id!", client_id, user_name, scope, resource, expires_at, family, refresh FROM grants WHERE family = ? AND expires_at > ?"#,
+            family,
+            now
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let current = match row.refresh.as_deref() {
+            Some(refresh) => digest(refresh)?.matches(presented),
+            None => false,
+        };
+        let grant = Grant {
+            client_id: row.client_id,
+            user: row.user_name,
+            scope: split(&row.scope),
+            resource: row.resource,
+            expires_at: row.expires_at,
+            family: row.family.as_deref().map(digest).transpose()?,
+        };
+        Ok(Some((row.id, grant, current)))
+    }
+
+    // ANCHOR: rotate_refresh
+    async fn rotate_refresh(
+        &self,
+        grant_id: GrantId,
+        presented: &Digest,
+        tokens: &NewTokens,
+    ) -> Result<Rotation, StoreError> {
+        let presented = presented.as_bytes().to_vec();
+        let next = tokens.refresh.as_ref().map(|d| d.as_bytes().to_vec());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let won = sqlx::query!(
+            "UPDATE grants SET refresh = ? WHERE id = ? AND refresh = ?",
+            next,
+            grant_id,
+            presented
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !won {
+            sqlx::query!("DELETE FROM grants WHERE id = ?", grant_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Rotation::Replayed);
+        }
+        let row = sqlx::query!(
+            "SELECT client_id, user_name, resource FROM grants WHERE id = ?",
+            grant_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_access(&mut tx, grant_id, &row.client_id, &row.user_name, &row.resource, tokens).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated)
+    }
+    // ANCHOR_END: rotate_refresh
+
+    async fn access_token(
+        &self,
+        token: &Digest,
+        now: i64,
+    ) -> Result<Option<AccessRecord>, StoreError> {
+        let token = token.as_bytes().to_vec();
+        let row = sqlx::query!(
+            "SELECT grant_id, client_id, user_name, scope, resource, issued_at, expires_at FROM access_tokens WHERE digest = ? AND expires_at > ?",
+            token,
+            now
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| AccessRecord {
+            grant: row.grant_id,
+            client_id: row.client_id,
+            user: row.user_name,
+            scope: split(&row.scope),
+            resource: row.resource,
+            issued_at: row.issued_at,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    async fn revoke_access_token(&self, token: &Digest, client_id: &str) -> Result<(), StoreError> {
+        let token = token.as_bytes().to_vec();
+        sqlx::query!(
+            "DELETE FROM access_tokens WHERE digest = ? AND client_id = ?",
+            token,
+            client_id
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError> {
+        sqlx::query!("DELETE FROM grants WHERE id = ?", grant)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn throttle_begin(
+        &self,
+        keys: &[(String, i64)],
+        window: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let start = now - window;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (key, limit) in keys {
+            let count = sqlx::query_scalar!(
+                "SELECT count FROM throttle WHERE key = ? AND window_start > ?",
+                key,
+                start
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+            if count >= *limit {
+                return Ok(false);
+            }
+        }
+        for (key, _) in keys {
+            let known = sqlx::query_scalar!("SELECT count FROM throttle WHERE key = ?", key)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !known {
+                let rows = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if rows >= THROTTLE_CAPACITY {
+                    sqlx::query!("DELETE FROM throttle WHERE window_start <= ?", start)
+                        .execute(&mut *tx)
+                        .await?;
+                    let rows =
+                        sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if rows >= THROTTLE_CAPACITY {
+                        // Full of live windows: not counted by this key.
+                        continue;
+                    }
+                }
+            }
+            // A window that ended starts again at one; a live one counts on.
+            sqlx::query!(
+                "INSERT INTO throttle (key, window_start, count) VALUES (?, ?, 1) ON CONFLICT (key) DO UPDATE SET count = CASE WHEN throttle.window_start > ? THEN throttle.count + 1 ELSE 1 END, window_start = CASE WHEN throttle.window_start > ? THEN throttle.window_start ELSE excluded.window_start END",
+                key,
+                now,
+                start,
+                start
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn throttle_succeeded(&self, reset: &str, give_back: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query!("DELETE FROM throttle WHERE key = ?", reset)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!(
+            "UPDATE throttle SET count = max(count - 1, 0) WHERE key = ?",
+            give_back
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sweep(&self, now: i64) -> Result<(), StoreError> {
+        let unused_before = now - UNUSED_CLIENT_LIFETIME;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query!("DELETE FROM pending WHERE expires_at <= ?", now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!("DELETE FROM codes WHERE expires_at <= ?", now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!("DELETE FROM grants WHERE expires_at <= ?", now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!("DELETE FROM access_tokens WHERE expires_at <= ?", now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!(
+            "DELETE FROM clients WHERE unused_since IS NOT NULL AND unused_since <= ?",
+            unused_before
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query!("SELECT 1 AS one -- sqlite").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Stores a grant within the bounds a person's approvals have (rule
+/// AS-16): the oldest grant of the same client and user, or of the same
+/// user, is revoked to make room. Grants come only from sign-ins.
+async fn insert_grant(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    grant: &Grant,
+) -> Result<GrantId, StoreError> {
+    let held = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!: i64" FROM grants WHERE user_name = ? AND client_id = ?"#,
+        grant.user,
+        grant.client_id
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if held >= GRANTS_PER_CLIENT_AND_USER {
+        sqlx::query!(
+            "DELETE FROM grants WHERE id = (SELECT min(id) FROM grants WHERE user_name = ? AND client_id = ?)",
+            grant.user,
+            grant.client_id
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    let held = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!: i64" FROM grants WHERE user_name = ?"#,
+        grant.user
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if held >= GRANTS_PER_USER {
+        sqlx::query!(
+            "DELETE FROM grants WHERE id = (SELECT min(id) FROM grants WHERE user_name = ?)",
+            grant.user
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    let scope = join(&grant.scope);
+    let family = grant.family.as_ref().map(|d| d.as_bytes().to_vec());
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO grants (client_id, user_name, scope, resource, expires_at, family) VALUES (?, ?, ?, ?, ?, ?) RETURNING id AS "id!: i64""#,
+        grant.client_id,
+        grant.user,
+        scope,
+        grant.resource,
+        grant.expires_at,
+        family
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Stores a new grant's first tokens.
+async fn insert_tokens(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    grant_id: GrantId,
+    grant: &Grant,
+    tokens: &NewTokens,
+) -> Result<(), StoreError> {
+    let refresh = tokens.refresh.as_ref().map(|d| d.as_bytes().to_vec());
+    sqlx::query!("UPDATE grants SET refresh = ? WHERE id = ?", refresh, grant_id)
+        .execute(&mut **tx)
+        .await?;
+    insert_access(tx, grant_id, &grant.client_id, &grant.user, &grant.resource, tokens).await
+}
+
+/// Stores an access token under its grant, dropping the grant's oldest
+/// past [`ACCESS_TOKENS_PER_GRANT`].
+async fn insert_access(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    grant_id: GrantId,
+    client_id: &str,
+    user: &str,
+    resource: &str,
+    tokens: &NewTokens,
+) -> Result<(), StoreError> {
+    let access = tokens.access.as_bytes().to_vec();
+    let scope = join(&tokens.scope);
+    sqlx::query!(
+        "INSERT INTO access_tokens (digest, grant_id, client_id, user_name, scope, resource, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        access,
+        grant_id,
+        client_id,
+        user,
+        scope,
+        resource,
+        tokens.issued_at,
+        tokens.expires_at
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM access_tokens WHERE grant_id = ? AND seq NOT IN (SELECT seq FROM access_tokens WHERE grant_id = ? ORDER BY seq DESC LIMIT ?)",
+        grant_id,
+        grant_id,
+        ACCESS_TOKENS_PER_GRANT
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

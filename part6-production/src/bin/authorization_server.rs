@@ -1,0 +1,18 @@
+//! `part6-as`: runs the OAuth 2.1 authorization server of part 3 (unchanged).
+
+use std::process::ExitCode;
+
+use part6_production::{
+    authorization_server::startup::{exit_code, parse_args, run},
+    init_tracing, shutdown_signal,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match parse_args() {
+        Ok(config) => config,
+        Err(error) => return exit_code(Err(error)),
+    };
+    init_tracing(&config.log_level);
+    exit_code(run(config, shutdown_signal()).await)
+}

@@ -1,0 +1,31 @@
+//! Part 6: production patterns. The three parties of part 5, with the
+//! authorization server's state in a database (SQLite by default,
+//! PostgreSQL for several instances), so a restart forgets nothing and two
+//! instances can serve one flow.
+//!
+//! - [`client`]: the MCP client that discovers, registers, logs in through
+//!   the browser and calls the tools (binaries `part6-client` and
+//!   `part6-scripted-browser`).
+//!
+//! The resource server, unchanged from part 5:
+//!
+//! - [`settings`]: configuration, checked at start-up.
+//! - [`tools`]: the MCP tools, unaware of HTTP and OAuth but for one check.
+//! - [`server`]: the web layer — router, transport guards, the authorization
+//!   middleware, token introspection and protected-resource metadata.
+//! - [`authorization_server`]: the authorization server of part 3, whose
+//!   store (`logic/store/`) is now a trait with a SQLite and a PostgreSQL
+//!   implementation.
+
+pub mod authorization_server;
+pub mod client;
+pub mod clock;
+pub mod holders;
+pub mod limits;
+pub mod principal;
+pub mod server;
+pub mod settings;
+pub mod tools;
+
+pub use server::{init_tracing, router, serve, shutdown_signal};
+pub use settings::Config;

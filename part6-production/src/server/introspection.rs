@@ -1,0 +1,320 @@
+//! Token validation by asking the authorization server (RFC 7662), with a
+//! bounded cache so a busy client costs the authorization server one call per
+//! token per TTL, not one per request (rule RS-13).
+//!
+//! The resource server never reads the authorization server's memory: tokens
+//! are opaque, and the only way to learn what one means is to ask over HTTP
+//! with this server's own client credentials.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use crate::clock::Clock;
+use crate::settings::AuthSettings;
+
+/// At most this many tokens are remembered; beyond it the entries closest to
+/// expiry are dropped first.
+pub const CACHE_CAPACITY: usize = 10_000;
+
+// ANCHOR: token_info
+/// What the authorization server said about an active token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+}
+
+/// The answer about one token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Active(TokenInfo),
+    /// Unknown, expired, revoked or malformed: RFC 7662 §2.2 `{"active":false}`.
+    Inactive,
+}
+
+/// The authorization server could not be asked, or answered nonsense: the
+/// caller fails closed (rule RS-12).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the authorization server is unavailable: {0}")]
+pub struct Unavailable(pub String);
+// ANCHOR_END: token_info
+
+/// The RFC 7662 §2.2 response, as far as we read it.
+#[derive(Debug, Deserialize)]
+struct IntrospectionResponse {
+    active: bool,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    exp: Option<u64>,
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+type Slot = Arc<OnceCell<(Verdict, Instant)>>;
+
+// ANCHOR: token_verifier
+/// Validates tokens through the authorization server's introspection
+/// endpoint and remembers the answers for at most min(TTL, token lifetime).
+#[derive(Debug)]
+pub struct TokenVerifier {
+    http: reqwest::Client,
+    settings: Arc<AuthSettings>,
+    /// Keyed by the SHA-256 of the token: the cache never holds a token.
+    cache: Mutex<HashMap<[u8; 32], Slot>>,
+    calls: AtomicU64,
+    outage: AtomicBool,
+}
+
+impl TokenVerifier {
+    pub fn new(settings: Arc<AuthSettings>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
+        Ok(Self {
+            http,
+            settings,
+            cache: Mutex::new(HashMap::new()),
+            calls: AtomicU64::new(0),
+            outage: AtomicBool::new(false),
+        })
+    }
+
+    /// What the authorization server says about `token`, from the cache when
+    /// a fresh answer is there. Concurrent first requests for the same token
+    /// share one introspection call.
+    pub async fn verify(&self, token: &str) -> Result<Verdict, Unavailable> {
+        if self.settings.cache_ttl.is_zero() {
+            return self.introspect(token).await.map(|(verdict, _)| verdict);
+        }
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let slot = self.slot(key);
+        match slot.get_or_try_init(|| self.introspect(token)).await {
+            Ok((verdict, _)) => Ok(verdict.clone()),
+            Err(error) => {
+                self.forget(key, &slot);
+                Err(error)
+            }
+        }
+    }
+
+    /// How many introspection requests this verifier has sent.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+    // ANCHOR_END: token_verifier
+
+    /// The cache slot for `key`: the current one while fresh (or still being
+    /// filled), else a new empty one.
+    fn slot(&self, key: [u8; 32]) -> Slot {
+        let now = self.settings.clock.instant();
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(slot) = cache.get(&key) {
+            let fresh = slot.get().is_none_or(|(_, until)| *until > now);
+            if fresh {
+                return slot.clone();
+            }
+        }
+        if cache.len() >= CACHE_CAPACITY {
+            evict(&mut cache, now);
+        }
+        let slot = Slot::default();
+        cache.insert(key, slot.clone());
+        slot
+    }
+
+    /// Drops a slot whose filling failed, so the next request asks again.
+    fn forget(&self, key: [u8; 32], slot: &Slot) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache
+            .get(&key)
+            .is_some_and(|current| Arc::ptr_eq(current, slot))
+        {
+            cache.remove(&key);
+        }
+    }
+
+    // ANCHOR: introspect
+    /// One RFC 7662 request, authenticated with this server's credentials
+    /// (`client_secret_basic`, RFC 6749 §2.3.1). The token goes in the body,
+    /// never in a URL, and is never logged (rule RS-09).
+    async fn introspect(&self, token: &str) -> Result<(Verdict, Instant), Unavailable> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let result = self.ask(token).await;
+        match &result {
+            Ok(_) if self.outage.swap(false, Ordering::Relaxed) => {
+                tracing::info!("authorization server reachable again");
+            }
+            Err(error) if !self.outage.swap(true, Ordering::Relaxed) => {
+                tracing::warn!(%error, "failing closed until the authorization server answers");
+            }
+            _ => {}
+        }
+        let verdict = result?;
+        let clock = &self.settings.clock;
+        let now = clock.instant();
+        let mut until = now + self.settings.cache_ttl;
+        if let Verdict::Active(TokenInfo {
+            expires_at: Some(exp),
+            ..
+        }) = &verdict
+        {
+            // To the millisecond: a token that ends at second `exp` is not
+            // kept until the end of that second.
+            until = until.min(now + clock.until_unix(*exp));
+        }
+        Ok((verdict, until))
+    }
+
+    async fn ask(&self, token: &str) -> Result<Verdict, Unavailable> {
+        let response = self
+            .http
+            .post(&self.settings.introspection_url)
+            .basic_auth(&self.settings.client_id, Some(&self.settings.client_secret))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+            .map_err(|error| Unavailable(without_url(error)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Unavailable(format!("introspection answered {status}")));
+        }
+        let body: IntrospectionResponse = response.json().await.map_err(|error| {
+            Unavailable(format!(
+                "unreadable introspection response: {}",
+                without_url(error)
+            ))
+        })?;
+        Ok(interpret(body, &self.settings.clock))
+    }
+    // ANCHOR_END: introspect
+}
+
+/// Turns the response into a verdict: inactive, or active but already
+/// expired, are the same to a caller.
+fn interpret(body: IntrospectionResponse, clock: &Clock) -> Verdict {
+    if !body.active || body.exp.is_some_and(|exp| clock.until_unix(exp).is_zero()) {
+        return Verdict::Inactive;
+    }
+    let audiences = match body.aud {
+        Some(Audience::One(aud)) => vec![aud],
+        Some(Audience::Many(auds)) => auds,
+        None => Vec::new(),
+    };
+    Verdict::Active(TokenInfo {
+        subject: body.sub.unwrap_or_default(),
+        client_id: body.client_id.unwrap_or_default(),
+        scopes: body
+            .scope
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        audiences,
+        expires_at: body.exp,
+    })
+}
+
+/// Makes room: drops expired entries, then, if still full, the tenth closest
+/// to expiry. Entries still being filled count as expiring now: dropping one
+/// only means its answer is not kept (its waiters hold their own handle), and
+/// it keeps the bound even under a flood of distinct new tokens.
+fn evict(cache: &mut HashMap<[u8; 32], Slot>, now: Instant) {
+    cache.retain(|_, slot| slot.get().is_none_or(|(_, until)| *until > now));
+    if cache.len() < CACHE_CAPACITY {
+        return;
+    }
+    let mut by_expiry: Vec<([u8; 32], Instant)> = cache
+        .iter()
+        .map(|(key, slot)| (*key, slot.get().map_or(now, |(_, until)| *until)))
+        .collect();
+    by_expiry.sort_by_key(|(_, until)| *until);
+    for (key, _) in by_expiry.into_iter().take(CACHE_CAPACITY / 10) {
+        cache.remove(&key);
+    }
+}
+
+/// reqwest errors name the URL; ours holds no secret, but keep logs short.
+fn without_url(error: reqwest::Error) -> String {
+    error.without_url().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(json: serde_json::Value) -> IntrospectionResponse {
+        serde_json::from_value(json).expect("valid response")
+    }
+
+    #[test]
+    fn inactive_and_expired_tokens_are_inactive() {
+        let clock = Clock::default();
+        assert_eq!(
+            interpret(response(serde_json::json!({"active": false})), &clock),
+            Verdict::Inactive
+        );
+        let expired = serde_json::json!({"active": true, "exp": 1, "aud": "x"});
+        assert_eq!(interpret(response(expired), &clock), Verdict::Inactive);
+    }
+
+    #[test]
+    fn audience_may_be_a_string_or_a_list() {
+        let clock = Clock::default();
+        let exp = chrono::Utc::now().timestamp().unsigned_abs() + 60;
+        let one = interpret(
+            response(serde_json::json!({
+                "active": true, "sub": "u", "client_id": "c", "scope": "a b", "aud": "r", "exp": exp
+            })),
+            &clock,
+        );
+        let Verdict::Active(info) = one else {
+            panic!("active")
+        };
+        assert_eq!(info.audiences, vec!["r"]);
+        assert_eq!(info.scopes, vec!["a", "b"]);
+        let many = interpret(
+            response(serde_json::json!({"active": true, "aud": ["r", "s"]})),
+            &clock,
+        );
+        let Verdict::Active(info) = many else {
+            panic!("active")
+        };
+        assert_eq!(info.audiences, vec!["r", "s"]);
+    }
+}

@@ -1,0 +1,161 @@
+//! The web layer of the resource server: it assembles the router, runs the
+//! guards and the authorization middleware in front of the MCP service, and
+//! serves the protected-resource metadata.
+//!
+//! - [`transport`]: Origin/Host guard, CORS, body check (rule TR-01 … TR-03).
+//! - [`auth`]: who may call what (rule RS-04 … RS-11).
+//! - [`introspection`]: asks the authorization server about a token, with a
+//!   bounded cache (rule RS-12, RS-13).
+//! - [`metadata`]: RFC 9728 protected-resource metadata (rule RS-01 … RS-03).
+//! - [`startup`]: the command line, and plain words when start-up fails.
+
+pub mod auth;
+pub mod introspection;
+pub mod metadata;
+pub mod startup;
+pub mod transport;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use axum::{Router, middleware};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::principal::Principal;
+pub use transport::MAX_BODY_BYTES;
+
+use crate::{
+    settings::{Config, ConfigError},
+    tools::DemoServer,
+};
+
+// ANCHOR: router
+/// Builds the application. Requests to `/mcp` pass, outermost first: the
+/// Origin/Host guard, CORS, the body check, authorization, then rmcp's
+/// Streamable HTTP service. The metadata routes need no token.
+///
+/// `shutdown` ends every open MCP session and SSE stream when cancelled, so
+/// that a graceful shutdown does not wait for clients that never hang up.
+pub fn router(config: &Config, shutdown: CancellationToken) -> Result<Router, ConfigError> {
+    let guard = Arc::new(transport::TransportGuard::new(config));
+    let auth = if config.auth_enabled {
+        Some(Arc::new(config.validate()?))
+    } else {
+        None
+    };
+    let server_name = config.server_name.clone();
+    let tool_auth = auth.clone();
+    let mcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(guard.allowed_hosts.clone())
+        .with_cancellation_token(shutdown)
+        .with_max_request_body_bytes(MAX_BODY_BYTES);
+    let mcp = StreamableHttpService::new(
+        move || Ok(DemoServer::new(server_name.clone(), tool_auth.clone())),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let mut mcp_routes = Router::new().nest_service("/mcp", mcp);
+    if let Some(auth) = &auth {
+        let state = auth::AuthState::new(auth.clone())?;
+        mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(state, auth::authorize));
+    }
+    let mcp_routes = mcp_routes
+        .layer(middleware::from_fn(transport::reject_malformed_json))
+        .layer(transport::cors_layer(guard.clone()))
+        .layer(middleware::from_fn_with_state(
+            guard,
+            transport::transport_guard,
+        ));
+    let app = match auth {
+        Some(auth) => mcp_routes.merge(metadata::routes(auth)),
+        None => mcp_routes,
+    };
+    Ok(app)
+}
+// ANCHOR_END: router
+
+// ANCHOR: serve
+/// Serves [`router`] on `listener` until `shutdown` completes, then ends
+/// the open event streams and lets requests in flight finish. Connections
+/// get the timeouts and caps of rule AS-19, and `TCP_NODELAY`: rmcp writes
+/// an event stream in more than one piece, and with Nagle's algorithm on,
+/// the second piece would wait ~40 ms for the client's delayed ACK.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let app = router(&config, cancel.clone())?;
+    warn_if_public_url_misses(&config, listener.local_addr()?);
+    tracing::info!(
+        address = %listener.local_addr()?,
+        auth = config.auth_enabled,
+        "MCP server listening on http://{}/mcp",
+        listener.local_addr()?
+    );
+    let shutdown = async move {
+        shutdown.await;
+        cancel.cancel();
+    };
+    crate::limits::serve(listener, app, config.limits.connections(), shutdown).await?;
+    Ok(())
+}
+
+/// `RS_PUBLIC_URL` names the port clients reach; on loopback that is the
+/// bound port, so a mismatch means the challenge sends clients elsewhere.
+fn warn_if_public_url_misses(config: &Config, bound: SocketAddr) {
+    let Ok(public) = url::Url::parse(&config.public_url) else {
+        return;
+    };
+    let loopback = matches!(public.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if config.auth_enabled && loopback && public.port_or_known_default() != Some(bound.port()) {
+        tracing::warn!(
+            public_url = %config.public_url,
+            bound = %bound,
+            "RS_PUBLIC_URL names another port than the one bound: clients will be sent there"
+        );
+    }
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM: the signals a terminal or a
+/// process supervisor sends.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+// ANCHOR_END: serve
+
+/// Sets up `tracing` with the configured filter; `RUST_LOG` wins when set.
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

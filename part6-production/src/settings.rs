@@ -1,0 +1,366 @@
+//! Configuration of the resource server: flags with environment fallbacks,
+//! checked once at start-up so that a typo stops the server with a clear
+//! message instead of surfacing as a 401 on every request.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::{clock::Clock, limits::ConnectionLimits};
+
+// ANCHOR: config
+/// Configuration of the resource server: flags with environment fallbacks.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = concat!(
+    env!("CARGO_PKG_NAME"),
+    ": the MCP server (greet public, server_time protected) behind OAuth 2.1"
+))]
+pub struct Config {
+    /// Address to bind. Keep the loopback default unless a proxy in front of
+    /// the server checks Origin and Host for you (rule TR-01).
+    #[arg(long, env = "RS_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind; 0 picks a free port and the bound address is logged.
+    #[arg(long, env = "RS_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Name the server reports in the MCP `initialize` result.
+    #[arg(
+        long,
+        env = "RS_SERVER_NAME",
+        default_value = "mcp-demo-resource-server"
+    )]
+    pub server_name: String,
+    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
+    #[arg(long, env = "RS_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Extra browser origins allowed to call the endpoint, comma-separated
+    /// (`https://app.example.com`). Loopback origins on any port are always allowed.
+    #[arg(long, env = "RS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Protect tools with OAuth. `false` makes every tool public and serves
+    /// no protected-resource metadata.
+    #[arg(long, env = "RS_AUTH_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth_enabled: bool,
+    /// Base URL of the authorization server; its `/introspect` endpoint
+    /// validates every token.
+    #[arg(
+        long,
+        env = "RS_AUTH_SERVER_URL",
+        default_value = "http://localhost:9000"
+    )]
+    pub auth_server_url: String,
+    /// Tools that need a token, comma-separated; `*` protects the whole
+    /// endpoint, `initialize` and `tools/list` included.
+    #[arg(
+        long,
+        env = "RS_REQUIRE_AUTH_FOR_TOOLS",
+        value_delimiter = ',',
+        default_value = "server_time"
+    )]
+    pub require_auth_for_tools: Vec<String>,
+    /// The canonical URL of this MCP endpoint (RFC 8707 resource indicator):
+    /// tokens must be issued for exactly this URL (rule RS-03, RS-07).
+    #[arg(
+        long,
+        env = "RS_PUBLIC_URL",
+        default_value = "http://localhost:8000/mcp"
+    )]
+    pub public_url: String,
+    /// Client id this server authenticates with at the introspection endpoint.
+    #[arg(long, env = "RS_CLIENT_ID", default_value = "mcp-resource-server")]
+    pub client_id: String,
+    /// Client secret for the introspection endpoint (demo default; change it).
+    #[arg(
+        long,
+        env = "RS_CLIENT_SECRET",
+        default_value = "demo-resource-server-secret",
+        hide_default_value = true
+    )]
+    pub client_secret: String,
+    /// Scope a token needs to call a protected tool.
+    #[arg(long, env = "RS_REQUIRED_SCOPE", default_value = "mcp:tools")]
+    pub required_scope: String,
+    /// How long an introspection result is reused, in seconds (`60`) or
+    /// milliseconds (`500ms`); 0 asks the authorization server on every
+    /// request. Never longer than the token's own lifetime.
+    #[arg(long, env = "RS_INTROSPECTION_CACHE_TTL", default_value = "60", value_parser = duration)]
+    pub introspection_cache_ttl: Duration,
+    /// How long to wait for the authorization server before failing closed,
+    /// in seconds (`5`) or milliseconds (`500ms`).
+    #[arg(long, env = "RS_INTROSPECTION_TIMEOUT", default_value = "5", value_parser = duration)]
+    pub introspection_timeout: Duration,
+    /// The clock token expiry is read from. Not a setting: the system
+    /// clock, which tests move forward instead of sleeping.
+    #[arg(skip)]
+    pub clock: Clock,
+    /// Connection limits (rule AS-19).
+    #[command(flatten)]
+    pub limits: Limits,
+}
+// ANCHOR_END: config
+
+// ANCHOR: rs_limits
+/// Connection limits: flags with environment fallbacks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Seconds a client has to send a request header; idle keep-alive
+    /// connections are closed after as long (an open event stream is not
+    /// idle: it is a response being written).
+    #[arg(long, env = "RS_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Seconds a client has to send a request body.
+    #[arg(long, env = "RS_BODY_READ_TIMEOUT", default_value_t = 10)]
+    pub body_read_timeout: u64,
+    /// Connections open at once, in all.
+    #[arg(long, env = "RS_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Connections open at once from one address (IPv6: one /64).
+    #[arg(long, env = "RS_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 256)]
+    pub max_connections_per_source: usize,
+}
+// ANCHOR_END: rs_limits
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: 10,
+            body_read_timeout: 10,
+            max_connections: 4096,
+            max_connections_per_source: 256,
+        }
+    }
+}
+
+impl Limits {
+    /// What [`crate::limits::serve`] applies to each connection.
+    pub fn connections(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout.max(1)),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
+            max_connections_per_source: self.max_connections_per_source.max(1),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, as if no flag and no environment variable were given,
+    /// but on a free port and with the authorization server at `auth_server_url`.
+    pub fn for_tests(auth_server_url: &str) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            server_name: "mcp-demo-resource-server".into(),
+            log_level: "info".into(),
+            allowed_origins: Vec::new(),
+            auth_enabled: true,
+            auth_server_url: auth_server_url.into(),
+            require_auth_for_tools: vec!["server_time".into()],
+            public_url: "http://localhost:8000/mcp".into(),
+            client_id: "mcp-resource-server".into(),
+            client_secret: "demo-resource-server-secret".into(),
+            required_scope: "mcp:tools".into(),
+            introspection_cache_ttl: Duration::from_secs(60),
+            introspection_timeout: Duration::from_secs(5),
+            clock: Clock::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    // ANCHOR: validate
+    /// Checks the configuration and derives the URLs the server needs.
+    pub fn validate(&self) -> Result<AuthSettings, ConfigError> {
+        let public_url = web_url("RS_PUBLIC_URL", &self.public_url)?;
+        if public_url.fragment().is_some() || public_url.query().is_some() {
+            return Err(ConfigError::Invalid(
+                "RS_PUBLIC_URL",
+                "a resource indicator has no query or fragment (RFC 8707 §2)",
+            ));
+        }
+        let auth_server = web_url("RS_AUTH_SERVER_URL", &self.auth_server_url)?;
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::Invalid("RS_CLIENT_ID", "must not be empty"));
+        }
+        if self.client_secret.is_empty() {
+            return Err(ConfigError::Invalid(
+                "RS_CLIENT_SECRET",
+                "must not be empty",
+            ));
+        }
+        if self.introspection_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "RS_INTROSPECTION_TIMEOUT",
+                "must be more than zero",
+            ));
+        }
+        if self.required_scope.trim().is_empty() || self.required_scope.contains(' ') {
+            return Err(ConfigError::Invalid(
+                "RS_REQUIRED_SCOPE",
+                "must be one scope",
+            ));
+        }
+        let tools: Vec<String> = self
+            .require_auth_for_tools
+            .iter()
+            .map(|tool| tool.trim().to_owned())
+            .filter(|tool| !tool.is_empty())
+            .collect();
+        // RFC 9728 §3.1: the metadata of `https://host/mcp` lives at
+        // `https://host/.well-known/oauth-protected-resource/mcp`.
+        // The normalised form (lower-case host, no default port) is the one
+        // the metadata, the challenge and the audience check all use.
+        let resource = public_url.as_str().trim_end_matches('/').to_owned();
+        let mut metadata_url = public_url.clone();
+        let path = public_url.path().trim_end_matches('/');
+        metadata_url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
+        let introspection_url =
+            format!("{}/introspect", self.auth_server_url.trim_end_matches('/'));
+        Ok(AuthSettings {
+            resource,
+            resource_metadata_url: metadata_url.to_string(),
+            authorization_server: auth_server.as_str().trim_end_matches('/').to_owned(),
+            introspection_url,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            required_scope: self.required_scope.trim().to_owned(),
+            protect_everything: tools.iter().any(|tool| tool == "*"),
+            protected_tools: tools,
+            cache_ttl: self.introspection_cache_ttl,
+            timeout: self.introspection_timeout,
+            clock: self.clock.clone(),
+        })
+    }
+    // ANCHOR_END: validate
+}
+
+/// What the protection needs, checked and derived from [`Config`].
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The canonical resource URL: the only accepted audience (rule RS-03).
+    pub resource: String,
+    /// Absolute URL of our protected-resource metadata (rule RS-04).
+    pub resource_metadata_url: String,
+    /// The authorization server, as listed in our metadata.
+    pub authorization_server: String,
+    pub introspection_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub required_scope: String,
+    pub protected_tools: Vec<String>,
+    pub protect_everything: bool,
+    pub cache_ttl: Duration,
+    pub timeout: Duration,
+    pub clock: Clock,
+}
+
+impl AuthSettings {
+    /// Whether calling `tool` needs a token.
+    pub fn is_protected(&self, tool: &str) -> bool {
+        self.protect_everything || self.protected_tools.iter().any(|name| name == tool)
+    }
+}
+
+/// A configuration that cannot work; start-up stops with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not an http or https URL (\"{1}\"): {2}")]
+    Url(&'static str, String, String),
+    #[error("{0}: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+/// `value` as an absolute `http` or `https` URL with a host: `localhost:9000`
+/// parses as a URL of scheme `localhost`, and would fail on every request.
+fn web_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|error| ConfigError::Url(name, value.to_owned(), error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        let reason = format!("write it with its scheme, as in http://{value}");
+        return Err(ConfigError::Url(name, value.to_owned(), reason));
+    }
+    Ok(url)
+}
+
+/// Parses a duration written as whole seconds (`5`) or milliseconds
+/// (`250ms`), the value of a duration flag.
+pub fn duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let (number, unit) = match value.strip_suffix("ms") {
+        Some(millis) => (millis, Duration::from_millis(1)),
+        None => (
+            value.strip_suffix('s').unwrap_or(value),
+            Duration::from_secs(1),
+        ),
+    };
+    number
+        .trim()
+        .parse::<u32>()
+        .map(|count| unit * count)
+        .map_err(|_| "expected whole seconds (5) or milliseconds (250ms)".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_url_is_path_inserted() {
+        let settings = Config::for_tests("http://localhost:9000/")
+            .validate()
+            .expect("valid");
+        assert_eq!(settings.resource, "http://localhost:8000/mcp");
+        assert_eq!(
+            settings.resource_metadata_url,
+            "http://localhost:8000/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            settings.introspection_url,
+            "http://localhost:9000/introspect"
+        );
+        assert!(settings.is_protected("server_time"));
+        assert!(!settings.is_protected("greet"));
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.public_url = "not a url".into();
+        assert!(config.validate().is_err());
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.client_secret = String::new();
+        let error = config.validate().expect_err("empty secret");
+        assert!(error.to_string().contains("RS_CLIENT_SECRET"));
+        let mut config = Config::for_tests("::nope");
+        config.auth_server_url = "::nope".into();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_url_without_scheme_is_refused() {
+        let config = Config::for_tests("localhost:9000");
+        let error = config.validate().expect_err("no scheme");
+        assert!(
+            error.to_string().contains("http://localhost:9000"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn durations_are_seconds_or_milliseconds() {
+        assert_eq!(duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(duration("five").is_err());
+        assert!(duration("-1").is_err());
+        assert!(duration("1.5").is_err());
+    }
+
+    #[test]
+    fn star_protects_everything() {
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.require_auth_for_tools = vec!["*".into()];
+        let settings = config.validate().expect("valid");
+        assert!(settings.protect_everything);
+        assert!(settings.is_protected("greet"));
+    }
+}
