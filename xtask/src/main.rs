@@ -3,7 +3,10 @@
 //!
 //! Commands, one module each:
 //!
-//! - `test`    ([`test`]): every test of the workspace, CI-safe for snapshots.
+//! - `test`    ([`test`]): every test of the workspace, CI-safe for snapshots,
+//!   with a PostgreSQL server for part 6's.
+//! - `postgres` ([`postgres`]): a throwaway PostgreSQL on loopback until
+//!   Ctrl-C, for running part 6 by hand and preparing sqlx's query data.
 //! - `demo`    ([`demo`]): the AS, the RS and the client end to end, with a
 //!   scripted login.
 //! - `diff`    ([`diff`]): what one part adds to another, without the noise.
@@ -36,6 +39,7 @@ mod diff;
 #[cfg(feature = "net")]
 mod interop;
 mod mutants;
+mod postgres;
 mod process;
 #[cfg(feature = "net")]
 mod stress;
@@ -50,7 +54,9 @@ use anyhow::{Result, bail};
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
-  test [ARGS...]        cargo test --workspace ARGS (no snapshot writes when CI is set)
+  test [ARGS...]        cargo test --workspace ARGS (no snapshot writes when CI is set), with a
+                        PostgreSQL for part 6 (PART6_POSTGRES_URL; installed from Debian if missing)
+  postgres              a throwaway PostgreSQL on 127.0.0.1 until Ctrl-C; prints its URL
   demo                  build part 5, start its AS and RS (parts 3 and 4's), run its client with a scripted login
   diff A B [--write]    what part B changes in part A (parts by number or directory);
                         --write stores it in book/src/generated/diff-A-B.md
@@ -83,6 +89,7 @@ fn run() -> Result<()> {
     };
     match command.as_str() {
         "test" => test::run(rest),
+        "postgres" => postgres::run(rest),
         "diff" => diff::run(rest),
         "carry" => carry::run(rest),
         "check" => check::run(rest),

@@ -341,7 +341,18 @@ pub fn ensure_debian_program(program: &str, package: &str) -> Result<PathBuf> {
     if let Some(found) = on_path(program) {
         return Ok(found);
     }
-    println!("{program} not found: apt-get update && apt-get install -y {package}");
+    apt_get_install(package, program)?;
+    on_path(program)
+        .with_context(|| format!("apt-get installed {package}, but {program} is not on PATH"))
+}
+
+/// `apt-get update && apt-get install -y PACKAGE`, non-interactively, for
+/// `missing` (what was not found, named in the messages); fails saying what
+/// to install when apt-get cannot run (not Debian) or fails (not root).
+/// Shared by [`ensure_debian_program`] and by `postgres`, whose server
+/// binaries Debian keeps off `PATH`.
+pub fn apt_get_install(package: &str, missing: &str) -> Result<()> {
+    println!("{missing} not found: apt-get update && apt-get install -y {package}");
     for args in [&["update"][..], &["install", "-y", package][..]] {
         let status = Command::new("apt-get")
             .args(args)
@@ -349,17 +360,16 @@ pub fn ensure_debian_program(program: &str, package: &str) -> Result<PathBuf> {
             .stdin(Stdio::null())
             .status()
             .with_context(|| {
-                format!("{program} is missing and apt-get cannot run (is this Debian?); install {package} and run again")
+                format!("{missing} is missing and apt-get cannot run (is this Debian?); install {package} and run again")
             })?;
         if !status.success() {
             bail!(
-                "{program} is missing and `apt-get {}` failed ({status}); install {package} and run again",
+                "{missing} is missing and `apt-get {}` failed ({status}); install {package} and run again",
                 args.join(" ")
             );
         }
     }
-    on_path(program)
-        .with_context(|| format!("apt-get installed {package}, but {program} is not on PATH"))
+    Ok(())
 }
 
 /// `program` in one of the `PATH` directories.
