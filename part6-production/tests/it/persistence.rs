@@ -135,9 +135,9 @@ async fn two_instances_serve_one_flow(database: &str) {
 
 /// The database going away while the server runs: 503 with
 /// `Retry-After`, never a 500; service resumes when it returns (rule
-/// P6-03).
+/// P6-08).
 #[tokio::test]
-async fn p6_03_a_lost_database_is_503_then_service_resumes() {
+async fn p6_08_a_lost_database_is_503_then_service_resumes() {
     let Some(database) = postgres_database().await else {
         return;
     };
@@ -185,9 +185,9 @@ async fn p6_03_a_lost_database_is_503_then_service_resumes() {
 }
 
 /// A database it cannot reach, or a schema newer than it knows: the
-/// binary says so in two lines and exits 1 (rule P6-03).
+/// binary says so in two lines and exits 1 (rule P6-08).
 #[tokio::test]
-async fn p6_03_an_unusable_database_stops_the_start_with_a_plain_message() {
+async fn p6_08_an_unusable_database_stops_the_start_with_a_plain_message() {
     let (code, stderr) = run_to_exit(&[("AS_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stderr.lines().count(), 2, "{stderr}");

@@ -496,3 +496,225 @@ impl DocumentCache {
         entries.retain(|_, (_, expires_at)| *expires_at > now);
     }
 }
+
+/// The bounds of rule AS-16 and the single-use steps of rules AS-03 and
+/// AS-08, held by the SQL of each store. They run on SQLite here, and on
+/// PostgreSQL too when `PART6_POSTGRES_URL` names a server (`cargo xtask
+/// test` starts one).
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// The stores under test: SQLite in memory, and a fresh PostgreSQL
+    /// database when one is available.
+    async fn stores() -> Vec<Arc<dyn Store>> {
+        let mut stores = vec![open("sqlite::memory:").await.expect("SQLite")];
+        if let Ok(admin) = std::env::var("PART6_POSTGRES_URL") {
+            use sqlx::Connection as _;
+            let name = format!("part6_unit_{}", uuid::Uuid::new_v4().simple());
+            let mut connection = (sqlx::PgConnection::connect(&admin).await).expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut connection)
+                .await
+                .expect("create database");
+            let mut url = url::Url::parse(&admin).expect("a URL");
+            url.set_path(&name);
+            stores.push(open(url.as_str()).await.expect("PostgreSQL"));
+        } else {
+            assert!(std::env::var_os("CI").is_none(), "CI runs these on PostgreSQL too");
+        }
+        stores
+    }
+
+    fn pending(source: &str) -> PendingAuthorization {
+        PendingAuthorization {
+            client_id: "client".into(),
+            client_name: None,
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            state: Some("xyz".into()),
+            request: Err(OAuthError::AccessDenied),
+            csrf: Digest::of("csrf"),
+            session: Digest::of("session"),
+            expires_at: 600,
+            source: source.into(),
+        }
+    }
+
+    fn client(id: &str, source: &str, at: i64) -> Client {
+        Client {
+            id: id.into(),
+            secret: None,
+            auth_method: AuthMethod::None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            name: Some("App".into()),
+            unused_since: Some((source.into(), at)),
+        }
+    }
+
+    fn tokens(access: &str, refresh: Option<&str>) -> NewTokens {
+        NewTokens {
+            access: Digest::of(access),
+            scope: vec!["mcp:tools".into()],
+            issued_at: 0,
+            expires_at: 3_600,
+            refresh: refresh.map(Digest::of),
+        }
+    }
+
+    /// Stores a code for `user` at `client_id` and redeems it; the grant.
+    async fn grant(store: &dyn Store, code: &str, user: &str, client_id: &str) -> Redemption {
+        let request = ValidRequest {
+            code_challenge: "challenge".into(),
+            resource: "http://localhost:8000/mcp".into(),
+            scope: vec!["mcp:tools".into()],
+        };
+        let record = CodeRecord {
+            client_id: client_id.into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            request: request.clone(),
+            user: user.into(),
+            expires_at: 120,
+        };
+        store.insert_code(&Digest::of(code), &record).await.expect("code");
+        redeem(store, code, user, client_id, &format!("family-{code}")).await
+    }
+
+    /// Redeems the stored `code` for `user` at `client_id`, with a new
+    /// refresh-token family `family` (each redemption makes its own).
+    async fn redeem(
+        store: &dyn Store,
+        code: &str,
+        user: &str,
+        client_id: &str,
+        family: &str,
+    ) -> Redemption {
+        let request = ValidRequest {
+            code_challenge: "challenge".into(),
+            resource: "http://localhost:8000/mcp".into(),
+            scope: vec!["mcp:tools".into()],
+        };
+        let grant = Grant {
+            client_id: client_id.into(),
+            user: user.into(),
+            scope: request.scope,
+            resource: request.resource,
+            expires_at: 10_000,
+            family: Some(Digest::of(family)),
+        };
+        let issued = tokens(&format!("access-{code}"), Some(&format!("{family}.1")));
+        (store.redeem_code(&Digest::of(code), &grant, &issued, 0)).await.expect("redeem")
+    }
+
+    async fn live(store: &dyn Store, access: &str) -> bool {
+        (store.access_token(&Digest::of(access), 0).await.expect("read")).is_some()
+    }
+
+    /// A script over its share of sign-ins loses its own oldest; the
+    /// person's sign-in stays; a sign-in is taken once.
+    #[tokio::test]
+    async fn as16_a_source_over_its_share_loses_its_own_oldest_sign_in_in_sql() {
+        for store in stores().await {
+            store.insert_pending("person", &pending("10.0.0.1")).await.expect("insert");
+            for n in 0..(PENDING_PER_SOURCE + 10) {
+                let id = format!("flood{n}");
+                store.insert_pending(&id, &pending("10.0.0.2")).await.expect("insert");
+            }
+            assert!(store.pending("person", 0).await.expect("read").is_some());
+            assert!(store.pending("flood9", 0).await.expect("read").is_none());
+            assert!(store.pending("flood10", 0).await.expect("read").is_some());
+            let taken = store.take_pending("person", 0).await.expect("take");
+            assert_eq!(taken.expect("taken").state.as_deref(), Some("xyz"));
+            assert!(store.take_pending("person", 0).await.expect("take").is_none());
+            assert!(store.pending("flood10", 600).await.expect("read").is_none(), "expired");
+        }
+    }
+
+    /// Unused registrations: a source over its share loses its oldest,
+    /// they expire after a day unless used, and a used client never does.
+    #[tokio::test]
+    async fn as16_unused_clients_are_bounded_per_source_and_expire_in_sql() {
+        for store in stores().await {
+            store.insert_client(&client("person", "10.0.0.1", 0)).await.expect("insert");
+            for n in 0..(UNUSED_CLIENTS_PER_SOURCE + 5) {
+                let id = format!("flood{n}");
+                store.insert_client(&client(&id, "10.0.0.2", n)).await.expect("insert");
+            }
+            assert!(store.client("person").await.expect("read").is_some());
+            assert!(store.client("flood4").await.expect("read").is_none());
+            assert!(store.client("flood5").await.expect("read").is_some());
+            store.insert_client(&client("used", "10.0.0.1", 0)).await.expect("insert");
+            assert!(matches!(grant(&*store, "code", "user", "used").await, Redemption::Issued(_)));
+            store.sweep(UNUSED_CLIENT_LIFETIME + 200).await.expect("sweep");
+            assert!(store.client("person").await.expect("read").is_none());
+            let used = store.client("used").await.expect("read").expect("kept");
+            assert_eq!(used.unused_since, None);
+            assert_eq!(used.redirect_uris, ["http://127.0.0.1/cb"]);
+        }
+    }
+
+    /// A code redeems once; the second redemption revokes the first one's
+    /// tokens (rule AS-03).
+    #[tokio::test]
+    async fn as03_a_second_redemption_revokes_the_first_in_sql() {
+        for store in stores().await {
+            assert!(matches!(grant(&*store, "c1", "u", "app").await, Redemption::Issued(_)));
+            assert!(live(&*store, "access-c1").await);
+            let again = redeem(&*store, "c1", "u", "app", "another-family").await;
+            assert_eq!(again, Redemption::AlreadyUsed);
+            assert!(!live(&*store, "access-c1").await);
+        }
+    }
+
+    /// Rotation retires the presented token; a retired one revokes the
+    /// grant (rule AS-08); a grant keeps at most its newest access tokens
+    /// (rule AS-16).
+    #[tokio::test]
+    async fn as08_a_retired_refresh_token_revokes_its_grant_in_sql() {
+        for store in stores().await {
+            let Redemption::Issued(id) = grant(&*store, "c1", "u", "app").await else {
+                panic!("issued");
+            };
+            let family = Digest::of("family-c1");
+            let mut current = "family-c1.1".to_owned();
+            for n in 2..(ACCESS_TOKENS_PER_GRANT + 5) {
+                let next = format!("family-c1.{n}");
+                let found = store.refresh_family(&family, &Digest::of(&current), 0).await;
+                let (found_id, _, is_current) = found.expect("read").expect("live");
+                assert_eq!((found_id, is_current), (id, true));
+                let issued = tokens(&format!("access{n}"), Some(&next));
+                let rotation = store.rotate_refresh(id, &Digest::of(&current), &issued).await;
+                assert_eq!(rotation.expect("rotate"), Rotation::Rotated);
+                current = next;
+            }
+            assert!(!live(&*store, "access-c1").await, "the oldest went");
+            assert!(!live(&*store, "access4").await);
+            assert!(live(&*store, "access5").await);
+            let old = store.refresh_family(&family, &Digest::of("family-c1.1"), 0).await;
+            assert!(!old.expect("read").expect("live").2, "a retired token");
+            let (retired, next) = (Digest::of("family-c1.1"), tokens("x", None));
+            let replay = store.rotate_refresh(id, &retired, &next).await;
+            assert_eq!(replay.expect("rotate"), Rotation::Replayed);
+            assert!(store.refresh_family(&family, &Digest::of(&current), 0).await.expect("read").is_none());
+            assert!(!live(&*store, "access5").await, "the grant's tokens went");
+        }
+    }
+
+    /// Grants per client and user are bounded; the oldest of the same
+    /// holder goes, nobody else's (rule AS-16).
+    #[tokio::test]
+    async fn as16_grants_are_bounded_per_client_and_user_in_sql() {
+        for store in stores().await {
+            assert!(matches!(grant(&*store, "other", "someone", "app").await, Redemption::Issued(_)));
+            for n in 0..=GRANTS_PER_CLIENT_AND_USER {
+                let code = format!("c{n}");
+                assert!(matches!(grant(&*store, &code, "u", "app").await, Redemption::Issued(_)));
+            }
+            assert!(!live(&*store, "access-c0").await, "the oldest grant of u at app went");
+            assert!(live(&*store, "access-c1").await);
+            assert!(live(&*store, "access-other").await, "nobody else's");
+        }
+    }
+}
