@@ -14,6 +14,14 @@
 //! 4. Streams the client's transcript, stops everything and exits with the
 //!    client's status (0 success, 1 error, 2 authorization failed).
 //!
+//! `cargo xtask demo --part 6` runs part 6's binaries the same way, with the
+//! authorization server on a fresh SQLite file, then shows what part 6 is
+//! for: it kills both servers (SIGKILL), starts them again, the AS on the
+//! same file, and runs the client a second time with the tokens it cached;
+//! the restarted RS asks the restarted AS about the token issued before the
+//! kill, which is still accepted, and no login is needed (the second run
+//! has no browser and a 5-second login timeout).
+//!
 //! Server logs go to `target/demo/*.log` and are printed when anything fails.
 //! Every child is killed by a guard when it is dropped, so an error, a panic
 //! or Ctrl-C never leaves a server running ([`crate::process`]).
@@ -44,32 +52,58 @@ const INTERRUPTED: i32 = 130;
 /// The servers' log files, in `target/demo/`.
 const LOGS: [&str; 2] = ["authorization-server.log", "resource-server.log"];
 
+/// The part whose binaries the demo runs.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    number: u32,
+    package: &'static str,
+    /// The binaries' prefix: `part5` for `part5-as`, `part5-rs`, …
+    prefix: &'static str,
+}
+
+impl Part {
+    fn bin(self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+}
+
+const PART5: Part = Part {
+    number: 5,
+    package: "part5-client",
+    prefix: "part5",
+};
+const PART6: Part = Part {
+    number: 6,
+    package: "part6-production",
+    prefix: "part6",
+};
+
 /// Runs the demo; exits the process with the client's status when it is not 0.
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(arg) = args.first() {
-        bail!("`cargo xtask demo` takes no arguments (got `{arg}`)");
-    }
+    let part = match args {
+        [] => PART5,
+        [flag, n] if flag == "--part" && n == "5" => PART5,
+        [flag, n] if flag == "--part" && n == "6" => PART6,
+        _ => bail!(
+            "usage: cargo xtask demo [--part 5|6] (got `{}`)",
+            args.join(" ")
+        ),
+    };
     let logs = process::target_dir().join("demo");
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
-    for name in LOGS {
+    for name in LOGS.iter().chain(&PART6_FILES) {
         let _ = fs::remove_file(logs.join(name)); // Not a previous run's.
     }
 
-    header("Building the binaries (part5-as, part5-rs, part5-client, part5-scripted-browser)");
+    let bins = ["as", "rs", "client", "scripted-browser"].map(|name| part.bin(name));
+    header(&format!("Building the binaries ({})", bins.join(", ")));
     // One cargo build of exactly these four bins of one package: nothing
     // (tests, other parts) the demo does not run.
-    let binaries = process::cargo_build(&[
-        "-p",
-        "part5-client",
-        "--bin",
-        "part5-as",
-        "--bin",
-        "part5-rs",
-        "--bin",
-        "part5-client",
-        "--bin",
-        "part5-scripted-browser",
-    ])?;
+    let mut build = vec!["-p", part.package];
+    for bin in &bins {
+        build.extend(["--bin", bin.as_str()]);
+    }
+    let binaries = process::cargo_build(&build)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -81,7 +115,7 @@ pub fn run(args: &[String]) -> Result<()> {
             // First, so the signal handlers are in place before anything starts.
             biased;
             () = interrupted() => Ok(INTERRUPTED),
-            status = demo(&binaries, &logs) => status,
+            status = demo(part, &binaries, &logs) => status,
         }
     });
     drop(runtime);
@@ -106,39 +140,56 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 }
 
+/// Part 6's database and the client's token cache, in `target/demo/`.
+const PART6_FILES: [&str; 4] = [
+    "part6-as.db",
+    "part6-as.db-wal",
+    "part6-as.db-shm",
+    "part6-tokens.json",
+];
+
 /// Starts the servers, runs the client, returns its exit status.
-async fn demo(binaries: &Built, logs: &Path) -> Result<i32> {
+async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
     let [as_port, rs_port] = process::free_ports()?;
     let issuer = format!("http://127.0.0.1:{as_port}");
     let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
+    let (as_bin, rs_bin) = (part.bin("as"), part.bin("rs"));
 
+    let mut as_env = vec![
+        ("AS_HOST", "127.0.0.1".into()),
+        ("AS_SERVER_PORT", as_port.to_string()),
+        ("AS_ISSUER", issuer.clone()),
+        ("AS_RESOURCES", mcp_url.clone()),
+        ("AS_DEMO_USERNAME", USERNAME.into()),
+        ("AS_DEMO_PASSWORD", PASSWORD.into()),
+    ];
+    let origin = if part.number == 6 {
+        let database = logs.join(PART6_FILES[0]);
+        as_env.push(("AS_DATABASE_URL", format!("sqlite://{}", database.display())));
+        format!("part 6's, on SQLite at {}", relative(&database))
+    } else {
+        "part 3's".to_owned()
+    };
     header(&format!(
-        "Starting the authorization server (part5-as, part 3's) on {issuer}"
+        "Starting the authorization server ({as_bin}, {origin}) on {issuer}"
     ));
     let started = Instant::now();
-    let authorization_server = Server::start(
-        "part5-as",
-        binaries.get("part5-as")?,
-        &[
-            ("AS_HOST", "127.0.0.1".into()),
-            ("AS_SERVER_PORT", as_port.to_string()),
-            ("AS_ISSUER", issuer.clone()),
-            ("AS_RESOURCES", mcp_url.clone()),
-            ("AS_DEMO_USERNAME", USERNAME.into()),
-            ("AS_DEMO_PASSWORD", PASSWORD.into()),
-        ],
+    let mut authorization_server = Server::start(
+        &as_bin,
+        binaries.get(&as_bin)?,
+        &as_env,
         as_port,
         &logs.join(LOGS[0]),
     )?;
     ready(&authorization_server, started);
 
     header(&format!(
-        "Starting the resource server (part5-rs, part 4's) on {mcp_url}"
+        "Starting the resource server ({rs_bin}, part 4's) on {mcp_url}"
     ));
     let started = Instant::now();
-    let resource_server = Server::start(
-        "part5-rs",
-        binaries.get("part5-rs")?,
+    let mut resource_server = Server::start(
+        &rs_bin,
+        binaries.get(&rs_bin)?,
         &[
             ("RS_HOST", "127.0.0.1".into()),
             ("RS_PORT", rs_port.to_string()),
@@ -150,12 +201,38 @@ async fn demo(binaries: &Built, logs: &Path) -> Result<i32> {
     )?;
     ready(&resource_server, started);
 
-    let browser = browser_command(binaries.get("part5-scripted-browser")?)?;
+    let client = binaries.get(&part.bin("client"))?;
+    let browser = browser_command(binaries.get(&part.bin("scripted-browser"))?)?;
+    let cache = logs.join(PART6_FILES[3]);
+    let mut extra = vec!["--server-url".to_owned(), mcp_url.clone()];
+    if part.number == 6 {
+        extra.extend(["--token-cache".to_owned(), cache.display().to_string()]);
+    }
     header(&format!(
-        "Running the client: part5-client --server-url {mcp_url}\n    \
-         with BROWSER={browser} (logs in as {USERNAME} on the real login page)"
+        "Running the client: {} {}\n    \
+         with BROWSER={browser} (logs in as {USERNAME} on the real login page)",
+        part.bin("client"),
+        extra.join(" ")
     ));
-    let status = run_client(binaries.get("part5-client")?, &mcp_url, &browser).await?;
+    let mut status = run_client(client, &extra, &browser).await?;
+    if part.number == 6 && status == 0 {
+        // The RS too: it caches introspection answers, and a fresh one must
+        // ask the restarted AS about the token.
+        header("Killing both servers (SIGKILL) and starting them again; the AS on the same database");
+        for server in [&mut authorization_server, &mut resource_server] {
+            let started = Instant::now();
+            server.restart()?;
+            ready(server, started);
+        }
+        extra.extend(["--no-browser".to_owned(), "--login-timeout".to_owned(), "5".to_owned()]);
+        header(&format!(
+            "Running the client again with the tokens it cached before the kill, and no browser:\n    \
+             {} {}",
+            part.bin("client"),
+            extra.join(" ")
+        ));
+        status = run_client(client, &extra, &browser).await?;
+    }
     header("Stopping the servers");
     drop(resource_server);
     drop(authorization_server);
@@ -174,10 +251,10 @@ fn ready(server: &Server, started: Instant) {
 /// Runs the client in the foreground, its output going straight to ours.
 /// Its status is polled rather than awaited, so the child stays in a
 /// [`ChildGuard`] that kills and reaps it if this future is dropped.
-async fn run_client(client: &Path, mcp_url: &str, browser: &str) -> Result<i32> {
+async fn run_client(client: &Path, args: &[String], browser: &str) -> Result<i32> {
     let mut command = Command::new(client);
     command
-        .args(["--server-url", mcp_url])
+        .args(args)
         .env("BROWSER", browser)
         .env("AS_DEMO_USERNAME", USERNAME)
         .env("AS_DEMO_PASSWORD", PASSWORD)

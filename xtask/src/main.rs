@@ -7,7 +7,7 @@
 //!   with a PostgreSQL server for part 6's.
 //! - `postgres` ([`postgres`]): a throwaway PostgreSQL on loopback until
 //!   Ctrl-C, for running part 6 by hand and preparing sqlx's query data.
-//! - `demo`    ([`demo`]): the AS, the RS and the client end to end, with a
+//! - `demo`    ([`demo`]): the AS, the RS and the client of part 5 (or 6) end to end, with a
 //!   scripted login.
 //! - `diff`    ([`diff`]): what one part adds to another, without the noise.
 //! - `carry`   ([`carry`]): copy a part's carried files into the later parts.
@@ -57,7 +57,8 @@ commands:
   test [ARGS...]        cargo test --workspace ARGS (no snapshot writes when CI is set), with a
                         PostgreSQL for part 6 (PART6_POSTGRES_URL; installed from Debian if missing)
   postgres              a throwaway PostgreSQL on 127.0.0.1 until Ctrl-C; prints its URL
-  demo                  build part 5, start its AS and RS (parts 3 and 4's), run its client with a scripted login
+  demo [--part 5|6]     build part 5 (or 6), start its AS and RS, run its client with a scripted login;
+                        part 6 then kills the AS, restarts it on its database and runs the client again
   diff A B [--write]    what part B changes in part A (parts by number or directory);
                         --write stores it in book/src/generated/diff-A-B.md
   carry N               copy part N's carried files forward into every later part (carried.txt)
