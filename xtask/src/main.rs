@@ -7,6 +7,8 @@
 //!   with a PostgreSQL server for part 6's.
 //! - `postgres` ([`postgres`]): a throwaway PostgreSQL on loopback until
 //!   Ctrl-C, for running part 6 by hand and preparing sqlx's query data.
+//! - `sqlx-prepare` ([`sqlx_prepare`]): record, or check, part 6's
+//!   compile-time query data against fresh SQLite and PostgreSQL databases.
 //! - `demo`    ([`demo`]): the AS, the RS and the client of part 5 (or 6) end to end, with a
 //!   scripted login.
 //! - `diff`    ([`diff`]): what one part adds to another, without the noise.
@@ -40,6 +42,7 @@ mod diff;
 mod interop;
 mod mutants;
 mod postgres;
+mod sqlx_prepare;
 mod process;
 #[cfg(feature = "net")]
 mod stress;
@@ -57,6 +60,7 @@ commands:
   test [ARGS...]        cargo test --workspace ARGS (no snapshot writes when CI is set), with a
                         PostgreSQL for part 6 (PART6_POSTGRES_URL; installed from Debian if missing)
   postgres              a throwaway PostgreSQL on 127.0.0.1 until Ctrl-C; prints its URL
+  sqlx-prepare [--check]  record (or check) part 6's compile-time query data in part6-production/.sqlx
   demo [--part 5|6]     build part 5 (or 6), start its AS and RS, run its client with a scripted login;
                         part 6 then kills the AS, restarts it on its database and runs the client again
   diff A B [--write]    what part B changes in part A (parts by number or directory);
@@ -91,6 +95,7 @@ fn run() -> Result<()> {
     match command.as_str() {
         "test" => test::run(rest),
         "postgres" => postgres::run(rest),
+        "sqlx-prepare" => sqlx_prepare::run(rest),
         "diff" => diff::run(rest),
         "carry" => carry::run(rest),
         "check" => check::run(rest),
