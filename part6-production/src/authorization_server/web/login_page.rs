@@ -205,6 +205,7 @@ fn login_page(prompt: &LoginPrompt, status: StatusCode) -> Response {
 }
 // ANCHOR_END: login_page
 
+// ANCHOR: error_page
 /// A page that explains what went wrong and sends the browser nowhere.
 fn error_page(error: PageError) -> Response {
     let markup = page(
@@ -222,6 +223,7 @@ fn error_page(error: PageError) -> Response {
     }
     secure(response)
 }
+// ANCHOR_END: error_page
 
 fn page(title: &str, body: Markup) -> Markup {
     html! {

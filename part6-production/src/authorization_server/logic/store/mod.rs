@@ -350,6 +350,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 }
 // ANCHOR_END: store_trait
 
+// ANCHOR: open
 /// Opens the store a `database_url` names, creating an SQLite file if it
 /// does not exist, and brings its schema up to date (migrations embedded in
 /// the binary). A schema newer than this server knows is refused: running
@@ -387,6 +388,7 @@ pub enum OpenError {
     #[error("cannot bring the database's schema up to date: {0}")]
     Migrate(String),
 }
+// ANCHOR_END: open
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl OpenError {

@@ -29,6 +29,7 @@ use super::{
 };
 use crate::authorization_server::logic::secret::Digest;
 
+// ANCHOR: open
 /// The schema, embedded in the binary and applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -86,6 +87,7 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 }
+// ANCHOR_END: open
 
 #[async_trait]
 impl Store for SqliteStore {
