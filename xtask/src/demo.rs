@@ -141,11 +141,12 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Part 6's database and the client's token cache, in `target/demo/`.
-const PART6_FILES: [&str; 4] = [
+const PART6_FILES: [&str; 5] = [
     "part6-as.db",
     "part6-as.db-wal",
     "part6-as.db-shm",
     "part6-tokens.json",
+    "part6-as.db.migrate-lock",
 ];
 
 /// Starts the servers, runs the client, returns its exit status.

@@ -110,17 +110,19 @@ pub struct Config {
     /// its host public (draft-ietf-oauth-client-id-metadata-document).
     #[arg(long, env = "AS_CIMD_ALLOW_LOOPBACK_HTTP", default_value_t = false)]
     pub cimd_allow_loopback_http: bool,
-    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
     /// Where everything the server remembers is kept: `sqlite://FILE`
     /// (created on first run; one machine) or
     /// `postgres://USER@HOST:PORT/DATABASE` (several instances share it).
-    /// The schema is created or upgraded at start.
+    /// The schema is created or upgraded at start. `--help` never shows the
+    /// value from the environment: a PostgreSQL URL may hold a password.
     #[arg(
         long,
         env = "AS_DATABASE_URL",
-        default_value = "sqlite://part6-as.db"
+        default_value = "sqlite://part6-as.db",
+        hide_env_values = true
     )]
     pub database_url: String,
+    /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
     #[arg(long, env = "AS_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     /// Connection and rate limits (rules AS-17, AS-19).

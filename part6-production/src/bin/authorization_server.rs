@@ -1,4 +1,5 @@
-//! `part6-as`: runs the OAuth 2.1 authorization server of part 3 (unchanged).
+//! `part6-as`: runs the OAuth 2.1 authorization server of part 3, its state in a
+//! database (`AS_DATABASE_URL`; SQLite by default).
 
 use std::process::ExitCode;
 

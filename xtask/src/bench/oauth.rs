@@ -23,6 +23,12 @@ pub const PROTOCOL_VERSION: &str = "2025-11-25";
 pub fn http_client() -> Result<Client> {
     Client::builder()
         .no_proxy()
+        // The servers close a keep-alive connection after 10 s idle (their
+        // header-read timeout, rule AS-19); between rounds the flows' pooled
+        // connections sit idle for minutes, and reusing one just as the
+        // server closes it fails the request ("connection closed before
+        // message completed"). Drop them first.
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("cannot build an HTTP client")

@@ -66,11 +66,11 @@ impl<'a> Report<'a> {
         );
         out.push_str("| scenario | requests/s | p50 | p90 | p99 | errors | AS calls |\n");
         out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-        for scenario in r.scenarios.iter().chain([&r.full_flow]) {
+        for scenario in r.scenarios.iter().chain(r.flows()) {
             let calls = scenario
                 .introspections
                 .map_or_else(|| "–".to_owned(), |calls| calls.to_string());
-            let rate = if scenario.name == "full-flow" {
+            let rate = if scenario.name.starts_with("full-flow") {
                 format!("{} flows/s", format_rate(scenario.requests_per_second()))
             } else {
                 format_rate(scenario.requests_per_second())
@@ -136,7 +136,7 @@ impl<'a> Report<'a> {
             .results
             .scenarios
             .iter()
-            .chain([&self.results.full_flow])
+            .chain(self.results.flows())
             .filter_map(|s| Some((s.name.clone(), Percentiles::of(&s.samples)?)))
             .collect();
         let title = format!(
@@ -196,7 +196,7 @@ impl<'a> Report<'a> {
             "seconds_per_scenario": self.options.seconds,
             "rounds": self.options.rounds,
             "connections": self.options.connections,
-            "scenarios": r.scenarios.iter().chain([&r.full_flow]).map(scenario).collect::<Vec<_>>(),
+            "scenarios": r.scenarios.iter().chain(r.flows()).map(scenario).collect::<Vec<_>>(),
             "memory": r.memory.iter().map(|m| serde_json::json!({
                 "server": m.server,
                 "rss_first_round_kib": m.rss_first_kib,

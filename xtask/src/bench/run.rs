@@ -85,6 +85,9 @@ pub struct Results {
     pub cpu_model: String,
     pub scenarios: Vec<ScenarioResult>,
     pub full_flow: ScenarioResult,
+    /// The same flow against part 6's authorization server, on SQLite and
+    /// on PostgreSQL (empty when the workspace has no part 6).
+    pub store_flows: Vec<ScenarioResult>,
     pub memory: Vec<MemoryRow>,
     /// How many times the warm RS's cache TTL ran out between its first
     /// introspection and the end of its last slice: the re-introspections
@@ -104,6 +107,12 @@ impl Results {
             .map(ScenarioResult::errors)
             .sum::<u64>()
             + self.full_flow.errors()
+            + self.store_flows.iter().map(ScenarioResult::errors).sum::<u64>()
+    }
+
+    /// Every full-flow row: part 5's in memory, then part 6's on its databases.
+    pub fn flows(&self) -> impl Iterator<Item = &ScenarioResult> {
+        std::iter::once(&self.full_flow).chain(&self.store_flows)
     }
 }
 
@@ -122,7 +131,12 @@ pub fn measure(options: &Options) -> Result<Results> {
         "bench: part {} — AS {} ({}), RS {} ({}), release build",
         binaries.part, as_bin.bin, as_bin.package, rs_bin.bin, rs_bin.package
     );
-    servers::build_release(&[&as_bin.package, &rs_bin.package])?;
+    let part6 = servers::resolve(Some(6), None).ok();
+    let mut packages = vec![as_bin.package.as_str(), rs_bin.package.as_str()];
+    if let Some(part6) = &part6 {
+        packages.push(&part6.authorization_server.package);
+    }
+    servers::build_release(&packages)?;
     let dir = output_dir();
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -137,34 +151,22 @@ pub fn measure(options: &Options) -> Result<Results> {
     let cold_url = format!("http://{cold_address}/mcp");
 
     let baseline = Baseline::start(cpus)?;
+    let resources = format!("{warm_url},{cold_url}");
     let authorization_server = Server::start(
         "AS",
         &servers::release_binary(&as_bin.bin),
-        &[
-            ("AS_HOST", "127.0.0.1".into()),
-            ("AS_SERVER_PORT", as_address.port().to_string()),
-            ("AS_ISSUER", issuer.clone()),
-            ("AS_RESOURCES", format!("{warm_url},{cold_url}")),
-            ("AS_INTROSPECTION_CLIENT_ID", "mcp-resource-server".into()),
-            (
-                "AS_INTROSPECTION_CLIENT_SECRET",
-                "demo-resource-server-secret".into(),
-            ),
-            ("AS_DEMO_USERNAME", oauth::USERNAME.into()),
-            ("AS_DEMO_PASSWORD", oauth::PASSWORD.into()),
-            // The bench measures cost, not flood defence: its thousands of
-            // flows and introspections a second all come from 127.0.0.1,
-            // so the per-source rate limits (rule AS-17) are off here.
-            ("AS_RATE_REGISTER", "0".into()),
-            ("AS_RATE_AUTHORIZE", "0".into()),
-            ("AS_RATE_LOGIN", "0".into()),
-            ("AS_RATE_TOKEN", "0".into()),
-            ("AS_RATE_INTROSPECT", "0".into()),
-            ("AS_RATE_REVOKE", "0".into()),
-        ],
+        &as_env(as_address.port(), &issuer, &resources),
         as_address.port(),
         &dir.join("as.log"),
     )?;
+    let stores = match &part6 {
+        Some(part6) => Some(StoreServers::start(
+            &servers::release_binary(&part6.authorization_server.bin),
+            &resources,
+            &dir,
+        )?),
+        None => None,
+    };
     // Each RS reaches the AS through its own counting proxy.
     let warm_proxy = CountingProxy::start(as_address)?;
     let cold_proxy = CountingProxy::start(as_address)?;
@@ -284,6 +286,13 @@ pub fn measure(options: &Options) -> Result<Results> {
         name: "full-flow".into(),
         ..ScenarioResult::default()
     };
+    let mut store_flows: Vec<ScenarioResult> = (stores.iter())
+        .flat_map(|stores| &stores.servers)
+        .map(|(name, _, _)| ScenarioResult {
+            name: name.clone(),
+            ..ScenarioResult::default()
+        })
+        .collect();
     let watched = [&warm, &cold, &authorization_server];
     let mut rss_after_round: Vec<Vec<u64>> = Vec::new();
     let threads = u32::try_from(cpus).unwrap_or(1);
@@ -329,6 +338,11 @@ pub fn measure(options: &Options) -> Result<Results> {
             options.rounds
         );
         runtime.block_on(run_flows(&http, &issuer, &warm_url, flows, &mut full_flow));
+        let store_servers = stores.iter().flat_map(|stores| &stores.servers);
+        for ((name, store_issuer, _), result) in store_servers.zip(&mut store_flows) {
+            eprintln!("bench: round {round}/{}: {name} × {flows}", options.rounds);
+            runtime.block_on(run_flows(&http, store_issuer, &warm_url, flows, result));
+        }
         rss_after_round.push(
             watched
                 .iter()
@@ -356,10 +370,76 @@ pub fn measure(options: &Options) -> Result<Results> {
         cpu_model: cpu_model(Path::new("/proc/cpuinfo")),
         scenarios,
         full_flow,
+        store_flows,
         memory,
         warm_ttl_expiries: (warm_last_slice_end - warm_first_introspection).as_secs()
             / DEFAULT_CACHE_TTL.as_secs(),
     })
+}
+
+/// The environment of an authorization server for the bench.
+fn as_env(port: u16, issuer: &str, resources: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AS_HOST", "127.0.0.1".into()),
+        ("AS_SERVER_PORT", port.to_string()),
+        ("AS_ISSUER", issuer.to_owned()),
+        ("AS_RESOURCES", resources.to_owned()),
+        ("AS_INTROSPECTION_CLIENT_ID", "mcp-resource-server".into()),
+        (
+            "AS_INTROSPECTION_CLIENT_SECRET",
+            "demo-resource-server-secret".into(),
+        ),
+        ("AS_DEMO_USERNAME", oauth::USERNAME.into()),
+        ("AS_DEMO_PASSWORD", oauth::PASSWORD.into()),
+        // The bench measures cost, not flood defence: its thousands of
+        // flows and introspections a second all come from 127.0.0.1,
+        // so the per-source rate limits (rule AS-17) are off here.
+        ("AS_RATE_REGISTER", "0".into()),
+        ("AS_RATE_AUTHORIZE", "0".into()),
+        ("AS_RATE_LOGIN", "0".into()),
+        ("AS_RATE_TOKEN", "0".into()),
+        ("AS_RATE_INTROSPECT", "0".into()),
+        ("AS_RATE_REVOKE", "0".into()),
+    ]
+}
+
+/// Part 6's authorization server, once on a fresh SQLite file and once on
+/// a throwaway PostgreSQL, for the full-flow rows beside part 5's in-memory
+/// one: what keeping state in a database costs a sign-in.
+struct StoreServers {
+    /// (scenario name, issuer, server), each dropped before the database.
+    servers: Vec<(String, String, Server)>,
+    _postgres: crate::postgres::Postgres,
+    _sqlite_dir: tempfile::TempDir,
+}
+
+impl StoreServers {
+    fn start(binary: &Path, resources: &str, logs: &Path) -> Result<Self> {
+        let sqlite_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let postgres = crate::postgres::Postgres::start()?;
+        let databases = [
+            (
+                "full-flow (part 6, SQLite)",
+                format!("sqlite://{}", sqlite_dir.path().join("as.db").display()),
+                "as-sqlite.log",
+            ),
+            ("full-flow (part 6, PostgreSQL)", postgres.url(), "as-postgres.log"),
+        ];
+        let ports: [u16; 2] = crate::process::free_ports()?;
+        let mut servers = Vec::new();
+        for ((name, database, log), port) in databases.into_iter().zip(ports) {
+            let issuer = format!("http://{}", loopback(port));
+            let mut env = as_env(port, &issuer, resources);
+            env.push(("AS_DATABASE_URL", database));
+            let server = Server::start(name, binary, &env, port, &logs.join(log))?;
+            servers.push((name.to_owned(), issuer, server));
+        }
+        Ok(Self {
+            servers,
+            _postgres: postgres,
+            _sqlite_dir: sqlite_dir,
+        })
+    }
 }
 
 /// The flows of round `round`: the total spread evenly, the rest first.

@@ -55,8 +55,9 @@ impl Provider {
     /// an http(s) URL, the one its metadata document describes, from the
     /// cache or fetched now. `Ok(None)`: no such client.
     ///
-    /// The fetch is awaited, never blocking the runtime; the store's lock
-    /// is not held across it.
+    /// The fetch is awaited, never blocking the runtime, and no database
+    /// transaction is open across it. A database that cannot answer is
+    /// [`DocumentError::Unavailable`] (busy), never "no such client".
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, DocumentError> {
         let now = self.now();
         match self.store.client(client_id).await {

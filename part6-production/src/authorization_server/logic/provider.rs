@@ -79,7 +79,7 @@ impl Provider {
             store,
             documents: DocumentCache::default(),
             user: Arc::new(DemoUser::new(&config.demo_username, &config.demo_password)?),
-            throttle: Throttle::default(),
+            throttle: Throttle,
             resource_server: ResourceServerCredentials {
                 id: config.introspection_client_id.clone(),
                 secret: Digest::of(&config.introspection_client_secret),
@@ -118,10 +118,6 @@ impl Provider {
         self.documents.sweep(now);
     }
 
-    /// Whether the database answers.
-    pub async fn ready(&self) -> bool {
-        self.store.ping().await.is_ok()
-    }
 
     /// The absolute URL of one of this server's endpoints.
     fn endpoint(&self, path: &str) -> String {

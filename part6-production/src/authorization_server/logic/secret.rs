@@ -29,8 +29,8 @@ pub fn new_secret() -> Result<String, OAuthError> {
 
 /// The SHA-256 digest of a secret: what the store keeps instead of it.
 ///
-/// The store finds a record by this digest in a hash map. The time such a
-/// lookup takes can only tell an attacker about digests, which do not help
+/// The store finds a record by this digest through a database index. The
+/// time such a lookup takes can only tell an attacker about digests, which do not help
 /// to guess a secret; the final comparison is constant-time all the same.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Digest([u8; 32]);

@@ -345,8 +345,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// expiry), and the registered clients nobody used in a day.
     async fn sweep(&self, now: i64) -> Result<(), StoreError>;
 
-    /// Whether the database answers (for start-up and readiness).
-    async fn ping(&self) -> Result<(), StoreError>;
 }
 // ANCHOR_END: store_trait
 
@@ -392,6 +390,14 @@ pub enum OpenError {
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl OpenError {
+    /// A connection failure, said plainly: without the `(os error N)`
+    /// that only repeats the words before it.
+    fn connect(error: sqlx::Error) -> Self {
+        let text = error.to_string();
+        let plain = text.split(" (os error ").next().unwrap_or(&text);
+        Self::Connect(plain.to_owned())
+    }
+
     /// Sorts a migration failure: a version this binary does not have
     /// means the schema is newer.
     fn from_migrate(error: sqlx::migrate::MigrateError, known: i64) -> Self {
@@ -504,6 +510,7 @@ impl DocumentCache {
 /// PostgreSQL too when `PART6_POSTGRES_URL` names a server (`cargo xtask
 /// test` starts one).
 #[cfg(all(test, feature = "sqlite", feature = "postgres"))]
+#[allow(clippy::expect_used)] // A failed `expect` is how a test reports an unexpected state.
 mod tests {
     use std::sync::Arc;
 
@@ -631,6 +638,33 @@ mod tests {
             assert_eq!(taken.expect("taken").state.as_deref(), Some("xyz"));
             assert!(store.take_pending("person", 0).await.expect("take").is_none());
             assert!(store.pending("flood10", 600).await.expect("read").is_none(), "expired");
+        }
+    }
+
+    /// A full table takes from the source that holds the most; a source
+    /// with one sign-in keeps it, and a newcomer always gets in.
+    #[tokio::test]
+    async fn as16_a_full_pending_table_evicts_the_largest_holder_in_sql() {
+        for store in stores().await {
+            store.insert_pending("person", &pending("10.0.0.1")).await.expect("insert");
+            for n in 1..PENDING_CAPACITY {
+                // 200 sources: the last ones end up holding the most.
+                let source = format!("10.1.0.{}", n % 200);
+                store.insert_pending(&format!("flood{n}"), &pending(&source)).await.expect("insert");
+            }
+            store.insert_pending("newcomer", &pending("10.9.9.9")).await.expect("insert");
+            assert!(store.pending("person", 0).await.expect("read").is_some());
+            assert!(store.pending("newcomer", 0).await.expect("read").is_some());
+            // 9,999 floods over 200 sources: .0 holds 49, .1 to .199 hold
+            // 50 each; the oldest sign-in (flood1 … flood199) of exactly
+            // one of the largest made room, and .0's oldest stayed.
+            let mut gone = 0;
+            for n in 1..200 {
+                let id = format!("flood{n}");
+                gone += usize::from(store.pending(&id, 0).await.expect("read").is_none());
+            }
+            assert_eq!(gone, 1);
+            assert!(store.pending("flood200", 0).await.expect("read").is_some());
         }
     }
 

@@ -38,22 +38,31 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const THROTTLE_CAPACITY: i64 = 30_000;
 
 /// The PostgreSQL store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+}
+
+/// Never prints the pool: its options hold the database URL, and a
+/// PostgreSQL URL may hold a password (the rule of RS-09 for secrets in
+/// logs).
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
 }
 
 impl PostgresStore {
     /// Connects to the database at `url` and migrates it.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
         let options =
-            PgConnectOptions::from_str(url).map_err(|error| OpenError::Connect(error.to_string()))?;
+            PgConnectOptions::from_str(url).map_err(OpenError::connect)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|error| OpenError::Connect(error.to_string()))?;
+            .map_err(OpenError::connect)?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         MIGRATOR
             .run(&pool)
@@ -63,10 +72,35 @@ impl PostgresStore {
     }
 }
 
+/// The keys of the transaction-level advisory locks that serialize the
+/// steps which count rows and then write (rule AS-16's shares, rule
+/// AS-11's windows). Read committed lets two instances count the same rows
+/// at once and both write, overshooting a share; with the lock, the second
+/// counts after the first has committed, exactly as SQLite's
+/// `BEGIN IMMEDIATE` does. The lock ends with the transaction.
+const CLIENTS_LOCK: i64 = 0x7061_7274_3601;
+const PENDING_LOCK: i64 = 0x7061_7274_3602;
+const THROTTLE_LOCK: i64 = 0x7061_7274_3603;
+
+/// Waits for the advisory lock `key` inside `tx`.
+async fn serialize(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    key: i64,
+) -> Result<(), StoreError> {
+    sqlx::query_scalar!(
+        r#"SELECT 1 AS "locked!" FROM pg_advisory_xact_lock($1)"#,
+        key
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        serialize(&mut tx, CLIENTS_LOCK).await?;
         let (source, since) = match &client.unused_since {
             Some((source, since)) => (Some(source.as_str()), Some(*since)),
             None => (None, None),
@@ -148,6 +182,7 @@ impl Store for PostgresStore {
         pending: &PendingAuthorization,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        serialize(&mut tx, PENDING_LOCK).await?;
         let source = pending.source.as_str();
         let held = sqlx::query_scalar!(
             r#"SELECT count(*) AS "n!: i64" FROM pending WHERE source = $1"#,
@@ -464,6 +499,7 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         let start = now - window;
         let mut tx = self.pool.begin().await?;
+        serialize(&mut tx, THROTTLE_LOCK).await?;
         for (key, limit) in keys {
             let count = sqlx::query_scalar!(
                 "SELECT count FROM throttle WHERE key = $1 AND window_start > $2",
@@ -555,10 +591,6 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query!("SELECT 1 AS one").fetch_one(&self.pool).await?;
-        Ok(())
-    }
 }
 
 /// Stores a grant within the bounds a person's approvals have (rule

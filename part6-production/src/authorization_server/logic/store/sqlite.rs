@@ -42,9 +42,18 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const THROTTLE_CAPACITY: i64 = 30_000;
 
 /// The SQLite store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+}
+
+/// Never prints the pool: its options hold the database URL, and a
+/// PostgreSQL URL may hold a password (the rule of RS-09 for secrets in
+/// logs).
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
@@ -52,7 +61,7 @@ impl SqliteStore {
     /// `sqlite::memory:` is one private in-memory database, for tests.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|error| OpenError::Connect(error.to_string()))?
+            .map_err(OpenError::connect)?
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
@@ -78,8 +87,16 @@ impl SqliteStore {
         let pool = pool
             .connect_with(options)
             .await
-            .map_err(|error| OpenError::Connect(error.to_string()))?;
+            .map_err(OpenError::connect)?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        // sqlx takes no lock while it migrates SQLite: two servers started
+        // at once on a new file would both create the tables, and one would
+        // fail. An exclusive lock on a file beside the database makes the
+        // second wait, then find the schema up to date.
+        let _migrating = match (!in_memory).then(|| migration_lock(&pool)) {
+            Some(lock) => Some(lock.await?),
+            None => None,
+        };
         MIGRATOR
             .run(&pool)
             .await
@@ -88,6 +105,28 @@ impl SqliteStore {
     }
 }
 // ANCHOR_END: open
+
+/// Holds an exclusive lock on `<database>.migrate-lock` until dropped.
+async fn migration_lock(pool: &SqlitePool) -> Result<std::fs::File, OpenError> {
+    let mut path = pool.connect_options().get_filename().as_os_str().to_owned();
+    path.push(".migrate-lock");
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    });
+    match locked.await {
+        Ok(Ok(file)) => Ok(file),
+        Ok(Err(error)) => Err(OpenError::Migrate(format!(
+            "cannot lock the file beside the database: {error}"
+        ))),
+        Err(error) => Err(OpenError::Migrate(error.to_string())),
+    }
+}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -581,10 +620,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query!("SELECT 1 AS one -- sqlite").fetch_one(&self.pool).await?;
-        Ok(())
-    }
 }
 
 /// Stores a grant within the bounds a person's approvals have (rule
