@@ -314,161 +314,51 @@ pub fn check_target_names(layout: &Layout) -> Result<Vec<Problem>> {
     let mut libs: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut bins: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut problems = Vec::new();
-    for member in &layout.members {
-        let dir = layout.root.join(member);
-        let manifest_path = dir.join("Cargo.toml");
+    // Cargo itself says which targets each member builds (explicit or
+    // inferred); the manifest is read only to point at a line.
+    for package in workspace::packages(&layout.root)? {
+        let manifest_path = layout.root.join(&package.dir).join("Cargo.toml");
         let text = fs::read_to_string(&manifest_path)
             .with_context(|| format!("cannot read {}", manifest_path.display()))?;
         let file = layout.relative(&manifest_path);
-        let targets = Targets::of(&dir, &text);
-        let kinds = [
-            ("lib", targets.lib.into_iter().collect(), &mut libs),
-            ("bin", targets.bins, &mut bins),
-        ];
-        for (kind, names, seen) in kinds {
-            for (name, line) in names {
-                if let Some((other, other_line)) = seen.get(&name) {
-                    problems.push(Problem {
-                        file: file.clone(),
-                        line,
-                        message: format!(
-                            "{kind} name `{name}` is also a {kind} of {other}:{other_line}; give each part its own"
-                        ),
-                    });
-                } else {
-                    seen.insert(name, (file.clone(), line));
-                }
+        for target in &package.targets {
+            let (kind, seen) = if target.is_lib() {
+                ("lib", &mut libs)
+            } else if target.is_bin() {
+                ("bin", &mut bins)
+            } else {
+                continue;
+            };
+            let line = naming_line(&text, &target.name)
+                .or_else(|| (kind == "lib").then(|| naming_line(&text, &package.name)).flatten())
+                .unwrap_or(1);
+            if let Some((other, other_line)) = seen.get(&target.name) {
+                problems.push(Problem {
+                    file: file.clone(),
+                    line,
+                    message: format!(
+                        "{kind} name `{}` is also a {kind} of {other}:{other_line}; give each part its own",
+                        target.name
+                    ),
+                });
+            } else {
+                seen.insert(target.name.clone(), (file.clone(), line));
             }
         }
     }
+    problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     Ok(problems)
 }
 
-/// The lib and bin names a member builds, each with the manifest line that
-/// names it (1 when inferred), following cargo's target auto-discovery.
-#[derive(Debug, Default)]
-struct Targets {
-    lib: Option<(String, usize)>,
-    bins: Vec<(String, usize)>,
-}
-
-impl Targets {
-    fn of(dir: &Path, manifest: &str) -> Self {
-        let mut package = None;
-        let mut autobins = true;
-        let mut lib_section = false;
-        let mut lib_name = None;
-        let mut explicit: Vec<ExplicitBin> = Vec::new();
-        let mut section = String::new();
-        for (index, line) in manifest.lines().enumerate() {
-            let line = line.trim();
-            if let Some(header) = workspace::section_header(line) {
-                if header == "[bin]" {
-                    explicit.push(ExplicitBin::default());
-                }
-                lib_section |= header == "lib";
-                section = header;
-                continue;
-            }
-            let name = workspace::key_value(line, "name").and_then(workspace::unquote);
-            let path = workspace::key_value(line, "path").and_then(workspace::unquote);
-            match section.as_str() {
-                "package" => {
-                    if let Some(name) = name {
-                        package = Some((name, index + 1));
-                    }
-                    if workspace::key_value(line, "autobins") == Some("false") {
-                        autobins = false;
-                    }
-                }
-                "lib" => {
-                    if let Some(name) = name {
-                        lib_name = Some((name, index + 1));
-                    }
-                }
-                "[bin]" => {
-                    if let Some(bin) = explicit.last_mut() {
-                        if let Some(name) = name {
-                            bin.name = Some((name, index + 1));
-                        }
-                        if path.is_some() {
-                            bin.path = path;
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        let Some((package, package_line)) = package else {
-            return Self::default();
-        };
-
-        let lib = if let Some(lib_name) = lib_name {
-            Some(lib_name)
-        } else if lib_section || dir.join("src/lib.rs").is_file() {
-            Some((package.replace('-', "_"), package_line))
-        } else {
-            None
-        };
-
-        let mut bins = Vec::new();
-        let mut claimed_paths = BTreeSet::new();
-        for ExplicitBin { name, path } in explicit {
-            let Some((name, line)) = name else { continue };
-            claimed_paths.insert(path.unwrap_or_else(|| {
-                if name == package {
-                    "src/main.rs".to_owned()
-                } else {
-                    format!("src/bin/{name}.rs")
-                }
-            }));
-            bins.push((name, line));
-        }
-        if autobins {
-            for (name, path) in inferred_bins(dir, &package) {
-                let named = bins.iter().any(|(bin, _)| *bin == name);
-                if !named && !claimed_paths.contains(&path) {
-                    bins.push((name, 1));
-                }
-            }
-        }
-        Self { lib, bins }
-    }
-}
-
-/// A `[[bin]]` table: its name (with the line naming it) and its path.
-#[derive(Debug, Default)]
-struct ExplicitBin {
-    name: Option<(String, usize)>,
-    path: Option<String>,
-}
-
-/// Cargo's inferred bins: `src/main.rs` (the package name), `src/bin/x.rs`
-/// and `src/bin/x/main.rs` (`x`), each with its relative path.
-fn inferred_bins(dir: &Path, package: &str) -> Vec<(String, String)> {
-    let mut bins = Vec::new();
-    if dir.join("src/main.rs").is_file() {
-        bins.push((package.to_owned(), "src/main.rs".to_owned()));
-    }
-    let Ok(entries) = fs::read_dir(dir.join("src/bin")) else {
-        return bins;
-    };
-    let mut found: Vec<(String, String)> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let path = entry.path();
-            if path.is_dir() && path.join("main.rs").is_file() {
-                Some((name.clone(), format!("src/bin/{name}/main.rs")))
-            } else {
-                let stem = name.strip_suffix(".rs")?;
-                Some((stem.to_owned(), format!("src/bin/{name}")))
-            }
-        })
-        .collect();
-    found.sort();
-    bins.extend(found);
-    bins
+/// The 1-based line of the manifest that names `name` (`name = "name"`),
+/// if any: an inferred target has none.
+fn naming_line(manifest: &str, name: &str) -> Option<usize> {
+    manifest.lines().position(|line| {
+        workspace::key_value(line.trim(), "name")
+            .and_then(workspace::unquote)
+            .is_some_and(|value| value == name)
+    })
+    .map(|index| index + 1)
 }
 
 /// (e) Every `ANCHOR` has an `ANCHOR_END` in the same file, every
@@ -684,37 +574,6 @@ mod tests {
     #[test]
     fn internal_links_resolve() {
         assert_clean(links::check_links(&Layout::real().expect("layout")).expect("check"));
-    }
-
-    /// The hand-written manifest reading of (d) finds the same lib and bin
-    /// names as cargo itself, for every member of the real workspace.
-    #[test]
-    fn target_names_match_cargo_metadata() {
-        let layout = Layout::real().expect("layout");
-        let mut from_cargo = BTreeSet::new();
-        for package in workspace::packages(&layout.root).expect("cargo metadata") {
-            for target in package.targets {
-                if target.is_lib() {
-                    from_cargo.insert(("lib".to_owned(), target.name));
-                } else if target.is_bin() {
-                    from_cargo.insert(("bin".to_owned(), target.name));
-                }
-            }
-        }
-        let mut ours = BTreeSet::new();
-        for member in &layout.members {
-            let dir = layout.root.join(member);
-            let manifest = fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
-            let targets = Targets::of(&dir, &manifest);
-            ours.extend(targets.lib.map(|(name, _)| ("lib".to_owned(), name)));
-            ours.extend(
-                targets
-                    .bins
-                    .into_iter()
-                    .map(|(name, _)| ("bin".to_owned(), name)),
-            );
-        }
-        assert_eq!(ours, from_cargo);
     }
 
     /// A small repository that passes every check; each test below breaks

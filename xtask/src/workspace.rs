@@ -45,9 +45,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// A library of any crate type (`lib`, `rlib`, `proc-macro`, …). Only
-    /// tests ask yet: `check`'s target-name rule still reads `[lib]` itself.
-    #[cfg(test)]
+    /// A library of any crate type (`lib`, `rlib`, `proc-macro`, …).
     pub fn is_lib(&self) -> bool {
         self.kind.iter().any(|kind| {
             matches!(
@@ -57,8 +55,7 @@ impl Target {
         })
     }
 
-    /// A binary. (`bench` finds the servers by it.)
-    #[cfg_attr(not(any(test, feature = "net")), allow(dead_code))]
+    /// A binary (`check` and `bench` look for them).
     pub fn is_bin(&self) -> bool {
         self.kind.iter().any(|kind| kind == "bin")
     }
@@ -154,19 +151,8 @@ pub fn part_number(dir_name: &str) -> Option<u32> {
     number.parse().ok()
 }
 
-/// `[package]` ⇒ `package`, `[[bin]]` ⇒ `[bin]` (arrays of tables keep one
-/// bracket so a caller can tell them apart). Only for `check`'s target-name
-/// rule, which still reads `[[bin]]` and `[lib]` lines itself; [`packages`]
-/// is what everything else reads manifests with.
-pub fn section_header(line: &str) -> Option<String> {
-    if let Some(inner) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
-        return Some(format!("[{}]", inner.trim()));
-    }
-    let inner = line.strip_prefix('[')?.strip_suffix(']')?;
-    Some(inner.trim().to_owned())
-}
-
-/// `name = "x"` with `key` = `name` ⇒ `"x"` (the raw value, quotes kept).
+/// `name = "x"` with `key` = `name` ⇒ `"x"` (the raw value, quotes kept):
+/// `check` points at the manifest line that names a target with it.
 pub fn key_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let rest = line.strip_prefix(key)?.trim_start();
     Some(rest.strip_prefix('=')?.trim())
