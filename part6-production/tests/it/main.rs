@@ -46,6 +46,7 @@ mod redirects;
 mod registration;
 mod resilience;
 mod resource_metadata;
+mod signed_tokens;
 mod rs_limits;
 mod stand_in;
 mod startup;

@@ -9,7 +9,8 @@
 //!   the server makes.
 //! - [`authorization`]: the authorization request; [`login`]: the sign-in
 //!   that answers it, and the code.
-//! - [`tokens`]: the token endpoint and its two grants.
+//! - [`tokens`]: the token endpoint and its two grants; [`signing`]: the
+//!   keys that sign access tokens (RFC 9068) and the JWKS.
 //! - [`introspection`]: introspection (RFC 7662) and revocation (RFC 7009).
 //! - [`store`]: all state, in a database (SQLite or PostgreSQL) behind one
 //!   trait, one atomic step per method; its tables that anonymous requests
@@ -28,6 +29,7 @@ pub mod pkce;
 pub mod provider;
 pub mod redirect;
 pub mod secret;
+pub mod signing;
 pub mod store;
 pub mod tokens;
 pub mod users;

@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::{
     document_fetch::{FetchDocument, HttpFetcher},
     secret::Digest,
+    signing::Keys,
     store::{DocumentCache, Store},
     users::{DemoUser, Throttle},
 };
@@ -37,6 +38,8 @@ pub struct Provider {
     pub(super) store: Arc<dyn Store>,
     /// Clients read from metadata documents: a per-instance cache.
     pub(super) documents: DocumentCache,
+    /// The keys that sign access tokens, as last read from the database.
+    pub(super) keys: Keys,
     pub(super) user: Arc<DemoUser>,
     pub(super) throttle: Throttle,
     pub(super) resource_server: ResourceServerCredentials,
@@ -78,6 +81,7 @@ impl Provider {
             token_lifetime,
             store,
             documents: DocumentCache::default(),
+            keys: Keys::default(),
             user: Arc::new(DemoUser::new(&config.demo_username, &config.demo_password)?),
             throttle: Throttle,
             resource_server: ResourceServerCredentials {
@@ -154,6 +158,8 @@ pub struct Metadata {
     pub introspection_endpoint: String,
     /// Token revocation (RFC 7009).
     pub revocation_endpoint: String,
+    /// The public keys that check access tokens (RFC 8414 §2, RFC 9068).
+    pub jwks_uri: String,
     pub scopes_supported: Vec<String>,
     /// The `response_type` values the authorization endpoint accepts.
     pub response_types_supported: Vec<&'static str>,
@@ -185,6 +191,7 @@ impl Provider {
             registration_endpoint: self.endpoint("/register"),
             introspection_endpoint: self.endpoint("/introspect"),
             revocation_endpoint: self.endpoint("/revoke"),
+            jwks_uri: self.endpoint("/jwks.json"),
             scopes_supported: self.scopes.clone(),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],

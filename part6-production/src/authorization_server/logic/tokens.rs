@@ -1,10 +1,11 @@
 //! The token endpoint and its two grants (RFC 6749 §3.2, §4.1.3 and §6).
 //!
-//! Tokens are opaque: 256 random bits that mean nothing outside this
-//! server, which keeps only their digests (rule AS-14). A refresh token is
-//! two such secrets, `<family>.<secret>`: the first names its grant's
-//! family, so that a rotated-away token is still recognised (rule AS-08). A resource server
-//! learns what a token allows by asking, at the introspection endpoint.
+//! An access token is a JWT (RFC 9068) signed by [`super::signing`]: a
+//! resource server can check it alone with the published keys, or ask at
+//! the introspection endpoint; this server keeps its digest either way
+//! (rule AS-14). A refresh token stays opaque, two random secrets
+//! `<family>.<secret>`: the first names its grant's family, so that a
+//! rotated-away token is still recognised (rule AS-08).
 
 use serde::Serialize;
 
@@ -13,6 +14,7 @@ use super::{
     pkce,
     provider::Provider,
     secret::{Digest, new_secret},
+    signing::AccessClaims,
     store::{Client, Grant, NewTokens, Redemption, Rotation},
 };
 use crate::authorization_server::{error::OAuthError, form::Form};
@@ -95,7 +97,7 @@ impl Provider {
             expires_at: now + REFRESH_TOKEN_LIFETIME,
             family: family.as_deref().map(Digest::of),
         };
-        let issued = self.new_tokens(family.as_deref(), &grant.scope)?;
+        let issued = (self.new_tokens(&grant, family.as_deref(), &grant.scope)).await?;
         match (self.store.redeem_code(&Digest::of(code), &grant, &issued.digests, now)).await? {
             Redemption::Issued(_) => Ok(issued.response),
             Redemption::AlreadyUsed => {
@@ -142,7 +144,7 @@ impl Provider {
             return Err(OAuthError::InvalidTarget("resource differs from the grant"));
         }
         if current {
-            let issued = self.new_tokens(Some(family), &scope)?;
+            let issued = (self.new_tokens(&grant, Some(family), &scope)).await?;
             let rotation = self.store.rotate_refresh(grant_id, &presented, &issued.digests);
             if rotation.await? == Rotation::Rotated {
                 return Ok(issued.response);
@@ -158,12 +160,31 @@ impl Provider {
     }
     // ANCHOR_END: refresh
 
-    /// Makes an access token (and, for a grant with a refresh-token
-    /// family, the family's next refresh token): the response for the
-    /// client, and the digests for the store.
-    fn new_tokens(&self, family: Option<&str>, scope: &[String]) -> Result<Issued, OAuthError> {
+    // ANCHOR: new_tokens
+    /// Makes an access token, a JWT signed with the active key (RFC 9068),
+    /// and, for a grant with a refresh-token family, the family's next
+    /// refresh token (opaque: only this server reads it): the response for
+    /// the client, and the digests for the store, which keeps the access
+    /// token's too, so introspection and revocation still know it.
+    async fn new_tokens(
+        &self,
+        grant: &Grant,
+        family: Option<&str>,
+        scope: &[String],
+    ) -> Result<Issued, OAuthError> {
         let now = self.now();
-        let access_token = new_secret()?;
+        let (jti, scope_text) = (new_secret()?, scope.join(" "));
+        let access_token = (self.sign(&AccessClaims {
+            iss: &self.issuer,
+            sub: &grant.user,
+            aud: &grant.resource,
+            exp: now + self.token_lifetime,
+            iat: now,
+            jti: &jti,
+            client_id: &grant.client_id,
+            scope: &scope_text,
+        }))
+        .await?;
         let refresh_token = match family {
             Some(family) => Some(format!("{family}.{}", new_secret()?)),
             None => None,
@@ -180,11 +201,12 @@ impl Provider {
                 access_token,
                 token_type: "Bearer",
                 expires_in: self.token_lifetime,
-                scope: scope.join(" "),
+                scope: scope_text,
                 refresh_token,
             },
         })
     }
+    // ANCHOR_END: new_tokens
 }
 
 /// New tokens: what the client gets, and what the store keeps.

@@ -48,6 +48,7 @@ pub fn routes(provider: Arc<Provider>, limits: &RateLimits) -> Router {
     let no_store = || middleware::map_response(no_store);
     Router::new()
         .route(METADATA_PATH, get(metadata).layer(public_cors()))
+        .route("/jwks.json", get(jwks).layer(public_cors()))
         .route(
             "/register",
             limited(post(register), &limits.register)
@@ -101,6 +102,23 @@ async fn metadata(State(provider): State<Arc<Provider>>) -> impl IntoResponse {
     Json(provider.metadata())
 }
 // ANCHOR_END: metadata_handler
+
+/// `GET /jwks.json` (`jwks_uri`, RFC 7517 §5): the public keys that check
+/// access tokens. Cacheable for a few minutes: a new key is published
+/// before it signs (see [`crate::authorization_server::logic::signing`]).
+async fn jwks(State(provider): State<Arc<Provider>>) -> Response {
+    match provider.jwks().await {
+        Ok(keys) => {
+            let mut response = Json(keys).into_response();
+            (response.headers_mut()).insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("public, max-age=300"),
+            );
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
 
 /// `POST /register` (RFC 7591 §3): JSON in, 201 and the client's
 /// credentials out, or 400 `invalid_client_metadata`.

@@ -188,6 +188,29 @@ pub struct NewTokens {
     pub refresh: Option<Digest>,
 }
 
+/// A key that signs access tokens, as stored (see
+/// [`super::signing`]): the private key as PKCS#8, the public one as a JWK.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: i64,
+    /// When it starts signing; it is published from when it is stored.
+    pub signs_from: i64,
+}
+
+/// Never prints the private key.
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("signs_from", &self.signs_from)
+            .finish_non_exhaustive()
+    }
+}
+
 // ANCHOR: outcomes
 /// What redeeming a code did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,6 +363,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Forgets the failures counted under `reset`, and gives one back to
     /// `give_back`: the attempt succeeded.
     async fn throttle_succeeded(&self, reset: &str, give_back: &str) -> Result<(), StoreError>;
+
+    /// Every stored signing key, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// Stores a new signing key.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 
     /// Deletes everything that expired at `now` (each with an index on its
     /// expiry), and the registered clients nobody used in a day.

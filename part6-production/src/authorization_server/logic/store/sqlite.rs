@@ -23,7 +23,7 @@ use sqlx::{
 use super::{
     AccessRecord, AuthMethod, CLIENT_CAPACITY, Client, CodeRecord, GRANTS_PER_CLIENT_AND_USER,
     GRANTS_PER_USER, Grant, GrantId, NewTokens, OpenError, PENDING_CAPACITY, PENDING_PER_SOURCE,
-    PendingAuthorization, Redemption, Rotation, Store, StoreError, UNUSED_CLIENT_LIFETIME,
+    PendingAuthorization, Redemption, Rotation, SigningKeyRecord, Store, StoreError, UNUSED_CLIENT_LIFETIME,
     UNUSED_CLIENTS_PER_SOURCE, ValidRequest, ACCESS_TOKENS_PER_GRANT, digest, from_json_list,
     join, json_list, pending_request, request_columns, split,
 };
@@ -592,6 +592,38 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query!(
+            "SELECT kid, private_key, public_jwk, created_at, signs_from FROM signing_keys ORDER BY signs_from, created_at -- sqlite"
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SigningKeyRecord {
+                kid: row.kid,
+                private_key: row.private_key,
+                public_jwk: row.public_jwk,
+                created_at: row.created_at,
+                signs_from: row.signs_from,
+            })
+            .collect())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        sqlx::query!(
+            "INSERT INTO signing_keys (kid, private_key, public_jwk, created_at, signs_from) VALUES (?, ?, ?, ?, ?)",
+            key.kid,
+            key.private_key,
+            key.public_jwk,
+            key.created_at,
+            key.signs_from
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
