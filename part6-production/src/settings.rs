@@ -85,6 +85,17 @@ pub struct Config {
     /// request. Never longer than the token's own lifetime.
     #[arg(long, env = "RS_INTROSPECTION_CACHE_TTL", default_value = "60", value_parser = duration)]
     pub introspection_cache_ttl: Duration,
+    /// How a signed access token (a JWT, RFC 9068) is checked: `local`,
+    /// with the authorization server's published keys and no call to it
+    /// (a revoked token then lives until it expires), or `introspection`,
+    /// asking it every TTL as for any other token.
+    #[arg(long, env = "RS_TOKEN_CHECK", value_enum, default_value = "local")]
+    pub token_check: TokenCheck,
+    /// Tools whose calls check every token by introspection even when
+    /// `RS_TOKEN_CHECK` is `local`, comma-separated: the calls for which a
+    /// revoked token must stop working at once, not when it expires.
+    #[arg(long, env = "RS_INTROSPECT_TOOLS", value_delimiter = ',')]
+    pub introspect_tools: Vec<String>,
     /// How long to wait for the authorization server before failing closed,
     /// in seconds (`5`) or milliseconds (`500ms`).
     #[arg(long, env = "RS_INTROSPECTION_TIMEOUT", default_value = "5", value_parser = duration)]
@@ -161,6 +172,8 @@ impl Config {
             client_secret: "demo-resource-server-secret".into(),
             required_scope: "mcp:tools".into(),
             introspection_cache_ttl: Duration::from_secs(60),
+            token_check: TokenCheck::Local,
+            introspect_tools: Vec::new(),
             introspection_timeout: Duration::from_secs(5),
             clock: Clock::default(),
             limits: Limits::default(),
@@ -215,11 +228,18 @@ impl Config {
         metadata_url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
         let introspection_url =
             format!("{}/introspect", self.auth_server_url.trim_end_matches('/'));
+        let jwks_url = format!("{}/jwks.json", self.auth_server_url.trim_end_matches('/'));
         Ok(AuthSettings {
             resource,
             resource_metadata_url: metadata_url.to_string(),
             authorization_server: auth_server.as_str().trim_end_matches('/').to_owned(),
             introspection_url,
+            jwks_url,
+            local_jwt: self.token_check == TokenCheck::Local,
+            introspect_tools: (self.introspect_tools.iter())
+                .map(|tool| tool.trim().to_owned())
+                .filter(|tool| !tool.is_empty())
+                .collect(),
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
             required_scope: self.required_scope.trim().to_owned(),
@@ -243,6 +263,12 @@ pub struct AuthSettings {
     /// The authorization server, as listed in our metadata.
     pub authorization_server: String,
     pub introspection_url: String,
+    /// The authorization server's published keys (`jwks_uri`).
+    pub jwks_url: String,
+    /// Whether signed access tokens are checked here, with those keys.
+    pub local_jwt: bool,
+    /// Tools whose calls introspect every token all the same.
+    pub introspect_tools: Vec<String>,
     pub client_id: String,
     pub client_secret: String,
     pub required_scope: String,
@@ -251,6 +277,15 @@ pub struct AuthSettings {
     pub cache_ttl: Duration,
     pub timeout: Duration,
     pub clock: Clock,
+}
+
+/// `RS_TOKEN_CHECK`: where a signed access token is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenCheck {
+    /// Here, with the published keys (rule P6-04).
+    Local,
+    /// At the authorization server, by introspection (rule RS-13).
+    Introspection,
 }
 
 impl AuthSettings {

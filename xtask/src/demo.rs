@@ -18,9 +18,10 @@
 //! authorization server on a fresh SQLite file, then shows what part 6 is
 //! for: it kills both servers (SIGKILL), starts them again, the AS on the
 //! same file, and runs the client a second time with the tokens it cached;
-//! the restarted RS asks the restarted AS about the token issued before the
-//! kill, which is still accepted, and no login is needed (the second run
-//! has no browser and a 5-second login timeout).
+//! the restarted RS fetches the restarted AS's signing keys, which the
+//! database kept, so the token issued before the kill still checks, and no
+//! login is needed (the second run has no browser and a 5-second login
+//! timeout).
 //!
 //! Server logs go to `target/demo/*.log` and are printed when anything fails.
 //! Every child is killed by a guard when it is dropped, so an error, a panic
@@ -217,8 +218,8 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
     ));
     let mut status = run_client(client, &extra, &browser).await?;
     if part.number == 6 && status == 0 {
-        // The RS too: it caches introspection answers, and a fresh one must
-        // ask the restarted AS about the token.
+        // The RS too: it keeps the AS's keys in memory, and a fresh one must
+        // fetch them from the restarted AS, which must still have them.
         header("Killing both servers (SIGKILL) and starting them again; the AS on the same database");
         for server in [&mut authorization_server, &mut resource_server] {
             let started = Instant::now();

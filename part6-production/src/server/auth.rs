@@ -73,7 +73,7 @@ pub async fn authorize(
     // RS-05: a presented token is always validated, even for a public tool.
     let principal = match token {
         None => None,
-        Some(token) => match state.verifier.verify(token).await {
+        Some(token) => match (state.verifier.verify(token, calls_introspected_tool(&request, settings))).await {
             Ok(Verdict::Active(info)) if info.audiences.contains(&settings.resource) => {
                 Some(Principal {
                     subject: info.subject,
@@ -161,6 +161,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
 /// single messages and batches alike; the `Mcp-Method`/`Mcp-Name` headers of
 /// protocol 2026-07-28 are hints a client could set to anything.
 fn calls_protected_tool(request: &Request, settings: &AuthSettings) -> bool {
+    calls_tool(request, |tool| settings.is_protected(tool))
+}
+
+/// True when the request calls a tool of `RS_INTROSPECT_TOOLS`, whose
+/// tokens are introspected even when signed ones are checked here.
+fn calls_introspected_tool(request: &Request, settings: &AuthSettings) -> bool {
+    settings.local_jwt
+        && calls_tool(request, |tool| settings.introspect_tools.iter().any(|t| t == tool))
+}
+
+/// True when a `tools/call` in the request's JSON-RPC body names a tool for
+/// which `matches` holds.
+fn calls_tool(request: &Request, matches: impl Fn(&str) -> bool) -> bool {
     let Some(JsonRpcBody(body)) = request.extensions().get::<JsonRpcBody>() else {
         return false;
     };
@@ -171,7 +184,7 @@ fn calls_protected_tool(request: &Request, settings: &AuthSettings) -> bool {
     messages.iter().any(|message| {
         message["method"] == "tools/call"
             && match &message["params"]["name"] {
-                Value::String(tool) => settings.is_protected(tool),
+                Value::String(tool) => matches(tool),
                 // A call that names no tool calls nothing: rmcp rejects it as
                 // invalid params, token or not.
                 _ => false,

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use super::jwt::JwtVerifier;
 use crate::clock::Clock;
 use crate::settings::AuthSettings;
 
@@ -90,6 +91,8 @@ pub struct TokenVerifier {
     cache: Mutex<HashMap<[u8; 32], Slot>>,
     calls: AtomicU64,
     outage: AtomicBool,
+    /// Checks signed access tokens alone, when `RS_TOKEN_CHECK` is `local`.
+    jwt: Option<JwtVerifier>,
 }
 
 impl TokenVerifier {
@@ -100,7 +103,9 @@ impl TokenVerifier {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()?;
+        let jwt = (settings.local_jwt).then(|| JwtVerifier::new(http.clone(), settings.clone()));
         Ok(Self {
+            jwt,
             http,
             settings,
             cache: Mutex::new(HashMap::new()),
@@ -112,7 +117,16 @@ impl TokenVerifier {
     /// What the authorization server says about `token`, from the cache when
     /// a fresh answer is there. Concurrent first requests for the same token
     /// share one introspection call.
-    pub async fn verify(&self, token: &str) -> Result<Verdict, Unavailable> {
+    /// A signed access token is checked here, with the published keys,
+    /// unless `introspect` asks for the authorization server's answer (a
+    /// call to a revocation-critical tool).
+    pub async fn verify(&self, token: &str, introspect: bool) -> Result<Verdict, Unavailable> {
+        if let Some(jwt) = &self.jwt
+            && !introspect
+            && JwtVerifier::is_jwt(token)
+        {
+            return jwt.verify(token).await;
+        }
         if self.settings.cache_ttl.is_zero() {
             return self.introspect(token).await.map(|(verdict, _)| verdict);
         }
@@ -125,6 +139,11 @@ impl TokenVerifier {
                 Err(error)
             }
         }
+    }
+
+    /// How many times the authorization server's key set was fetched.
+    pub fn key_fetches(&self) -> u64 {
+        self.jwt.as_ref().map_or(0, JwtVerifier::fetches)
     }
 
     /// How many introspection requests this verifier has sent.

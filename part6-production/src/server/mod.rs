@@ -5,12 +5,14 @@
 //! - [`transport`]: Origin/Host guard, CORS, body check (rule TR-01 … TR-03).
 //! - [`auth`]: who may call what (rule RS-04 … RS-11).
 //! - [`introspection`]: asks the authorization server about a token, with a
-//!   bounded cache (rule RS-12, RS-13).
+//!   bounded cache (rule RS-12, RS-13); [`jwt`]: checks a signed access
+//!   token alone, with the published keys (rule P6-04).
 //! - [`metadata`]: RFC 9728 protected-resource metadata (rule RS-01 … RS-03).
 //! - [`startup`]: the command line, and plain words when start-up fails.
 
 pub mod auth;
 pub mod introspection;
+pub mod jwt;
 pub mod metadata;
 pub mod startup;
 pub mod transport;

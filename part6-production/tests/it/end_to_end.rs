@@ -20,6 +20,15 @@ use crate::support::{
 /// Starts the resource server on a port it knows, and an authorization server
 /// that issues tokens for it (`extra_resources` too).
 async fn system(extra_resources: &[&str]) -> (TestAs, TestServer, String) {
+    system_with(extra_resources, |_| {}).await
+}
+
+/// [`system`], with the resource server's configuration changed by
+/// `configure` first.
+async fn system_with(
+    extra_resources: &[&str],
+    configure: impl FnOnce(&mut Config),
+) -> (TestAs, TestServer, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let mcp_url = format!("http://{}/mcp", listener.local_addr().expect("address"));
     let resources: Vec<String> = std::iter::once(mcp_url.clone())
@@ -28,6 +37,7 @@ async fn system(extra_resources: &[&str]) -> (TestAs, TestServer, String) {
     let auth = TestAs::start_with(|config| config.resources = resources).await;
     let mut config = Config::for_tests(&auth.issuer);
     config.public_url = mcp_url.clone();
+    configure(&mut config);
     let server = TestServer::start_on(listener, config).await;
     (auth, server, mcp_url)
 }
@@ -68,10 +78,14 @@ async fn rmcp_client_with_real_token_calls_both_tools() {
     client.cancel().await.expect("close");
 }
 
-/// RS-05: a token revoked at the authorization server is refused (first use after revocation).
+/// RS-05: a token revoked at the authorization server is refused (first use
+/// after revocation) by a tool whose calls are introspected
+/// (`RS_INTROSPECT_TOOLS`): a signed token checked locally would live until
+/// it expires (rule P6-04).
 #[tokio::test]
 async fn rs05_revoked_token_refused() {
-    let (auth, server, mcp_url) = system(&[]).await;
+    let introspected = |config: &mut Config| config.introspect_tools = vec!["server_time".into()];
+    let (auth, server, mcp_url) = system_with(&[], introspected).await;
     let obtained = obtain_tokens(&auth.issuer, &mcp_url, SCOPE).await;
     let token = obtained.tokens.access_token;
     let revoked = http()

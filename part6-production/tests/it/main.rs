@@ -33,6 +33,7 @@ mod floods;
 mod flow;
 mod input_caps;
 mod introspection;
+mod local_tokens;
 mod login;
 mod mcp_http;
 mod metadata;
