@@ -69,7 +69,7 @@ pub struct Config {
     )]
     pub demo_password: String,
     /// How long an access token lives, in seconds.
-    #[arg(long, env = "AS_TOKEN_LIFETIME", default_value_t = 3600)]
+    #[arg(long, env = "AS_TOKEN_LIFETIME", default_value_t = 300)]
     pub token_lifetime: u64,
     /// The resources tokens may be for, comma-separated: the canonical URLs
     /// of the MCP servers this AS protects (RFC 8707). A token's audience is
@@ -122,6 +122,12 @@ pub struct Config {
         hide_env_values = true
     )]
     pub database_url: String,
+    /// Make the next access-token signing key in the database and exit: it
+    /// is published at once and signs after ten minutes, the instances
+    /// pick it up by themselves, and tokens signed with the current key
+    /// stay valid until they expire (rule P6-09).
+    #[arg(long)]
+    pub rotate_signing_key: bool,
     /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
     #[arg(long, env = "AS_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -151,6 +157,7 @@ impl Config {
             // A private in-memory database per server: tests that need a
             // file or PostgreSQL set their own.
             database_url: "sqlite::memory:".into(),
+            rotate_signing_key: false,
             log_level: "info".into(),
             limits: web::limits::Limits::default(),
         }
@@ -195,6 +202,19 @@ pub async fn serve(
     let served = crate::limits::serve(listener, app, config.limits.connections(), shutdown).await;
     sweeper.abort();
     served
+}
+
+/// `part6-as --rotate-signing-key`: makes the next signing key in the
+/// database `config` names; its kid and when it starts signing.
+pub async fn rotate_signing_key(config: &Config) -> Result<(String, i64), StartupError> {
+    let store = (logic::store::open(&config.database_url).await)
+        .map_err(|error| StartupError::Database(error.to_string()))?;
+    let provider = Provider::new(config, store)?;
+    (provider.rotate_signing_key().await).map_err(|error| {
+        StartupError::Database(format!(
+            "cannot store the new signing key: {error}\ncheck that the database is reachable and try again"
+        ))
+    })
 }
 
 /// How often expired state is dropped.

@@ -4,7 +4,10 @@
 use std::process::ExitCode;
 
 use part6_production::{
-    authorization_server::startup::{exit_code, parse_args, run},
+    authorization_server::{
+        rotate_signing_key,
+        startup::{exit_code, parse_args, run},
+    },
     init_tracing, shutdown_signal,
 };
 
@@ -15,5 +18,14 @@ async fn main() -> ExitCode {
         Err(error) => return exit_code(Err(error)),
     };
     init_tracing(&config.log_level);
+    if config.rotate_signing_key {
+        return match rotate_signing_key(&config).await {
+            Ok((kid, signs_from)) => {
+                println!("made signing key {kid}: published now, signs from {signs_from} (Unix time)");
+                ExitCode::SUCCESS
+            }
+            Err(error) => exit_code(Err(error)),
+        };
+    }
     exit_code(run(config, shutdown_signal()).await)
 }

@@ -97,3 +97,39 @@ async fn p603_instances_share_the_signing_keys_through_the_database() {
     assert_eq!(kid(&after.tokens.access_token), kid(&from_a.tokens.access_token));
     verify(&from_a.tokens.access_token, &jwks(&again.issuer).await, &a_issuer);
 }
+
+// ANCHOR: rotate_now
+/// `part6-as --rotate-signing-key` makes the next key: every instance
+/// publishes it at once, and keeps signing with the current key until it
+/// is due, so no resource server meets a token whose key it has not seen
+/// (rule P6-09).
+#[tokio::test]
+async fn p609_rotating_now_publishes_the_next_key_before_it_signs() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = format!("sqlite://{}", dir.path().join("as.db").display());
+    let before = TestAs::start_with(|config| config.database_url = database.clone()).await;
+    let first = obtain_tokens(&before.issuer, RESOURCE, "mcp:tools").await;
+    let kid = |token: &str| jsonwebtoken::decode_header(token).expect("header").kid.expect("kid");
+    let current = kid(&first.tokens.access_token);
+
+    let output = std::process::Command::new(crate::AS)
+        .arg("--rotate-signing-key")
+        .env("AS_DATABASE_URL", &database)
+        .env("AS_LOG_LEVEL", "warn")
+        .output()
+        .expect("part6-as runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(stdout.starts_with("made signing key "), "{stdout}");
+
+    let after = TestAs::start_with(|config| config.database_url = database.clone()).await;
+    let published: Vec<String> = (jwks(&after.issuer).await.keys.iter())
+        .filter_map(|key| key.common.key_id.clone())
+        .collect();
+    assert_eq!(published.len(), 2, "the current key and the next one");
+    assert!(published.contains(&current));
+    let next = obtain_tokens(&after.issuer, RESOURCE, "mcp:tools").await;
+    assert_eq!(kid(&next.tokens.access_token), current, "the next key does not sign yet");
+    verify(&first.tokens.access_token, &jwks(&after.issuer).await, &before.issuer);
+}
+// ANCHOR_END: rotate_now

@@ -38,6 +38,70 @@ use crate::authorization_server::error::OAuthError;
 /// read per token.
 const RELOAD_EVERY: Duration = Duration::from_secs(60);
 
+// ANCHOR: rotation
+/// Seconds a key signs before the next one is made: a day.
+pub const ROTATE_AFTER: i64 = 24 * 60 * 60;
+
+/// Seconds a new key is published before it signs. Longer than a resource
+/// server keeps a key set (the JWKS answer's `max-age`, 300 s) plus this
+/// server's own reload ([`RELOAD_EVERY`]), so every resource server has
+/// fetched the new key before it meets a token signed with it.
+pub const PUBLISH_AHEAD: i64 = 10 * 60;
+
+/// Seconds past the longest token lifetime a retired key stays published:
+/// the resource servers' clock leeway and a margin.
+const RETIRED_MARGIN: i64 = 5 * 60;
+
+/// What to do with the stored keys at `now` (rule P6-09): which signs,
+/// which are published, whether to make the next key, and which retired
+/// keys can go. A key retires when the next one starts signing, and stays
+/// published until every token it signed has expired.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The kid of the newest key whose `signs_from` has come.
+    pub active: Option<String>,
+    /// The kids published at `jwks_uri`: the active key, the next one, and
+    /// the retired ones whose tokens may still be live.
+    pub published: Vec<String>,
+    /// Make a key that starts signing at this time.
+    pub create: Option<i64>,
+    /// Retired keys no live token was signed with.
+    pub delete: Vec<String>,
+}
+
+/// Plans the key set at `now`, for tokens that live `token_lifetime`
+/// seconds. `keys` are (kid, signs_from), in any order.
+pub fn plan(keys: &[(String, i64)], now: i64, token_lifetime: i64) -> Plan {
+    let mut keys: Vec<&(String, i64)> = keys.iter().collect();
+    keys.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    let active = keys.iter().rev().find(|(_, from)| *from <= now);
+    let next = keys.iter().find(|(_, from)| *from > now);
+    let create = match (active, next) {
+        (None, _) => Some(now),
+        (Some((_, from)), None) if now - from >= ROTATE_AFTER - PUBLISH_AHEAD => {
+            Some(now + PUBLISH_AHEAD)
+        }
+        _ => None,
+    };
+    let (mut published, mut delete) = (Vec::new(), Vec::new());
+    for (index, (kid, from)) in keys.iter().enumerate() {
+        // Retired when the key after it started signing.
+        let retired = keys.get(index + 1).map(|(_, next)| *next).filter(|next| *next <= now);
+        match retired {
+            Some(at) if now - at > token_lifetime + RETIRED_MARGIN => delete.push(kid.clone()),
+            _ if *from > now + PUBLISH_AHEAD => {} // not ours to publish yet
+            _ => published.push(kid.clone()),
+        }
+    }
+    Plan {
+        active: active.map(|(kid, _)| kid.clone()),
+        published,
+        create,
+        delete,
+    }
+}
+// ANCHOR_END: rotation
+
 /// The keys an instance signs with and publishes.
 pub struct KeySet {
     /// The newest key whose `signs_from` has come: (kid, key).
@@ -112,22 +176,47 @@ impl Provider {
         }
         let now = self.now();
         let mut stored = self.store.signing_keys().await?;
-        if !stored.iter().any(|key| key.signs_from <= now) {
-            let key = new_key(now)?;
+        let mut plan = plan(&kids(&stored), now, self.token_lifetime);
+        if let Some(signs_from) = plan.create {
+            let key = new_key(now, signs_from)?;
             self.store.insert_signing_key(&key).await?;
-            tracing::info!(kid = %key.kid, "created an access-token signing key");
+            tracing::info!(kid = %key.kid, signs_from, "created an access-token signing key");
             stored = self.store.signing_keys().await?;
+            plan = self::plan(&kids(&stored), now, self.token_lifetime);
         }
-        let keys = Arc::new(key_set(&stored, now)?);
+        for kid in &plan.delete {
+            self.store.delete_signing_key(kid).await?;
+            tracing::info!(%kid, "deleted a retired signing key");
+        }
+        let keys = Arc::new(key_set(&stored, &plan)?);
         *loaded = Some((Instant::now(), keys.clone()));
         Ok(keys)
     }
+
+    /// Makes the next signing key now, to start signing after
+    /// [`PUBLISH_AHEAD`] (`part6-as --rotate-signing-key`): for a key that
+    /// may have leaked, or to rehearse. Tokens signed with the current key
+    /// stay valid until they expire.
+    pub async fn rotate_signing_key(&self) -> Result<(String, i64), OAuthError> {
+        let now = self.now();
+        let key = new_key(now, now + PUBLISH_AHEAD)?;
+        self.store.insert_signing_key(&key).await?;
+        *self.keys.loaded.lock().await = None;
+        Ok((key.kid, key.signs_from))
+    }
 }
 
-/// A fresh ES256 key: 32 bytes from the operating system, the private key
-/// as PKCS#8, the public one as a JWK whose `kid` is its RFC 7638
-/// thumbprint.
-fn new_key(now: i64) -> Result<SigningKeyRecord, OAuthError> {
+/// (kid, signs_from) of each stored key, for [`plan`].
+fn kids(stored: &[SigningKeyRecord]) -> Vec<(String, i64)> {
+    (stored.iter())
+        .map(|key| (key.kid.clone(), key.signs_from))
+        .collect()
+}
+
+/// A fresh ES256 key that signs from `signs_from`: 32 bytes from the
+/// operating system, the private key as PKCS#8, the public one as a JWK
+/// whose `kid` is its RFC 7638 thumbprint.
+fn new_key(now: i64, signs_from: i64) -> Result<SigningKeyRecord, OAuthError> {
     let unavailable = |what: &str| {
         tracing::error!("cannot make a signing key: {what}");
         OAuthError::TemporarilyUnavailable
@@ -160,17 +249,17 @@ fn new_key(now: i64) -> Result<SigningKeyRecord, OAuthError> {
         private_key,
         public_jwk,
         created_at: now,
-        signs_from: now,
+        signs_from,
     })
 }
 
-/// The active key and the published set, from the stored keys.
-fn key_set(stored: &[SigningKeyRecord], now: i64) -> Result<KeySet, StoreError> {
-    let active = (stored.iter())
-        .filter(|key| key.signs_from <= now)
-        .max_by_key(|key| (key.signs_from, key.created_at, key.kid.clone()))
+/// The active key and the published set, as `plan` says.
+fn key_set(stored: &[SigningKeyRecord], plan: &Plan) -> Result<KeySet, StoreError> {
+    let active = (plan.active.as_ref())
+        .and_then(|kid| stored.iter().find(|key| key.kid == *kid))
         .ok_or(StoreError::Corrupt("no signing key"))?;
     let published = (stored.iter())
+        .filter(|key| plan.published.contains(&key.kid))
         .map(|key| serde_json::from_str::<Jwk>(&key.public_jwk))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| StoreError::Corrupt("a stored JWK does not parse"))?;
@@ -181,4 +270,51 @@ fn key_set(stored: &[SigningKeyRecord], now: i64) -> Result<KeySet, StoreError> 
         ),
         published: JwkSet { keys: published },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIFETIME: i64 = 300;
+
+    fn keys(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+        list.iter().map(|(kid, from)| ((*kid).to_owned(), *from)).collect()
+    }
+
+    /// No key: one is made to sign now.
+    #[test]
+    fn p609_an_empty_store_makes_a_key_that_signs_at_once() {
+        let plan = plan(&[], 1_000, LIFETIME);
+        assert_eq!(plan.create, Some(1_000));
+        assert_eq!(plan.active, None);
+    }
+
+    /// The next key is made ahead of time, published at once, and signs
+    /// only after PUBLISH_AHEAD; meanwhile the current key signs.
+    #[test]
+    fn p609_the_next_key_is_published_before_it_signs() {
+        let young = plan(&keys(&[("a", 0)]), ROTATE_AFTER - PUBLISH_AHEAD - 1, LIFETIME);
+        assert_eq!((young.create, young.published), (None, vec!["a".to_owned()]));
+        let due = ROTATE_AFTER - PUBLISH_AHEAD;
+        assert_eq!(plan(&keys(&[("a", 0)]), due, LIFETIME).create, Some(ROTATE_AFTER));
+        let both = plan(&keys(&[("b", ROTATE_AFTER), ("a", 0)]), due, LIFETIME);
+        assert_eq!(both.active.as_deref(), Some("a"));
+        assert_eq!(both.published, ["a", "b"]);
+        assert_eq!(both.create, None);
+    }
+
+    /// A retired key stays published while a token it signed may live, and
+    /// goes after; the new key signs.
+    #[test]
+    fn p609_a_retired_key_stays_published_until_its_tokens_expired() {
+        let stored = keys(&[("a", 0), ("b", ROTATE_AFTER)]);
+        let just_after = plan(&stored, ROTATE_AFTER, LIFETIME);
+        assert_eq!(just_after.active.as_deref(), Some("b"));
+        assert_eq!(just_after.published, ["a", "b"]);
+        let last = ROTATE_AFTER + LIFETIME + RETIRED_MARGIN;
+        assert_eq!(plan(&stored, last, LIFETIME).published, ["a", "b"]);
+        let gone = plan(&stored, last + 1, LIFETIME);
+        assert_eq!((gone.published, gone.delete), (vec!["b".to_owned()], vec!["a".to_owned()]));
+    }
 }

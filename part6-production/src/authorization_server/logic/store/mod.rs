@@ -370,6 +370,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores a new signing key.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 
+    /// Deletes a retired signing key.
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
+
     /// Deletes everything that expired at `now` (each with an index on its
     /// expiry), and the registered clients nobody used in a day.
     async fn sweep(&self, now: i64) -> Result<(), StoreError>;

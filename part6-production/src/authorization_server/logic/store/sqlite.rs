@@ -627,6 +627,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+        sqlx::query!("DELETE FROM signing_keys WHERE kid = ?", kid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn sweep(&self, now: i64) -> Result<(), StoreError> {
         let unused_before = now - UNUSED_CLIENT_LIFETIME;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
