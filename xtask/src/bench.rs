@@ -15,7 +15,7 @@
 //! | `protected-cold` | the same against the RS without a cache: one introspection per call |
 //! | `introspect` | the AS's `/introspect` alone |
 //! | `full-flow` | register, authorize, login, token, one after the other (reqwest) |
-//! | `full-flow (part 6, SQLite)` | the same flow against part 6's AS on a fresh SQLite file |
+//! | `full-flow (part 6, SQLite)` | the same flow against part 6's AS on a fresh SQLite file (not with `--quick`) |
 //! | `full-flow (part 6, PostgreSQL)` | the same against part 6's AS on a throwaway PostgreSQL |
 //!
 //! Modules: [`options`](self::options) (flags), [`servers`](self::servers)
