@@ -104,6 +104,17 @@ pub struct Config {
         hide_env_values = true
     )]
     pub introspection_client_secret: String,
+    /// More resource servers, each with its own introspection credentials,
+    /// comma-separated `CLIENT_ID:SECRET@RESOURCE`. A resource server may
+    /// introspect only tokens for its own resource (rule P6-06); the pair
+    /// above belongs to the first of `AS_RESOURCES`.
+    #[arg(
+        long = "resource-server",
+        env = "AS_RESOURCE_SERVERS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub resource_servers: Vec<String>,
     /// Let a `client_id` be an `http` URL on 127.0.0.1, [::1] or localhost,
     /// and fetch its metadata document from a loopback address. For tests
     /// and local demos only: by default a `client_id` URL must be https and
@@ -158,6 +169,7 @@ impl Config {
             // file or PostgreSQL set their own.
             database_url: "sqlite::memory:".into(),
             rotate_signing_key: false,
+            resource_servers: Vec::new(),
             log_level: "info".into(),
             limits: web::limits::Limits::default(),
         }

@@ -105,23 +105,65 @@ async fn as09_inactive_is_exactly_active_false() {
     server.shutdown().await.expect("clean shutdown");
 }
 
-/// AS-05: a token for another configured resource is reported with its own `aud`, which that other resource server checks.
+/// AS-05: a token for another configured resource is reported with its own
+/// `aud` to that resource's server, which checks it.
 #[tokio::test]
 async fn as05_token_for_another_resource_keeps_its_aud() {
     let other = "http://localhost:8001/mcp";
     let server = TestAs::start_with(|config| {
         config.resources = vec![RESOURCE.into(), other.into()];
+        config.resource_servers = vec![format!("other-rs:other-secret@{other}")];
     })
     .await;
     let obtained = obtain_tokens(&server.issuer, other, "mcp:tools").await;
-    let body = introspect(&server.issuer, &obtained.tokens.access_token).await;
+    let token = &obtained.tokens.access_token;
+    let body = introspect_as(&server.issuer, token, "other-rs", "other-secret").await;
     assert_eq!(body["active"], true);
     assert_eq!(body["aud"], other);
-    assert_ne!(
-        body["aud"], RESOURCE,
-        "the RS at RESOURCE must refuse it (RS-07)"
-    );
     server.shutdown().await.expect("clean shutdown");
+}
+
+/// P6-06: each resource server introspects as itself and reads only its
+/// own resource's tokens; another's token is inactive for it, and one
+/// server's secret does not open another's id.
+#[tokio::test]
+async fn p606_a_resource_server_reads_only_its_own_tokens() {
+    let other = "http://localhost:8001/mcp";
+    let server = TestAs::start_with(|config| {
+        config.resources = vec![RESOURCE.into(), other.into()];
+        config.resource_servers = vec![format!("other-rs:other-secret@{other}")];
+    })
+    .await;
+    let for_other = obtain_tokens(&server.issuer, other, "mcp:tools").await.tokens.access_token;
+    let for_first = obtain_tokens(&server.issuer, RESOURCE, "mcp:tools").await.tokens.access_token;
+    assert_eq!(introspect(&server.issuer, &for_other).await, json!({"active": false}));
+    assert_eq!(introspect(&server.issuer, &for_first).await["active"], true);
+    let issuer = server.issuer.as_str();
+    let as_other = introspect_as(issuer, &for_first, "other-rs", "other-secret").await;
+    assert_eq!(as_other, json!({"active": false}));
+    let as_other = introspect_as(issuer, &for_other, "other-rs", "other-secret").await;
+    assert_eq!(as_other["active"], true);
+    let crossed = http()
+        .post(format!("{}/introspect", server.issuer))
+        .basic_auth("other-rs", Some(RS_CLIENT_SECRET))
+        .form(&[("token", for_first.as_str())])
+        .send()
+        .await
+        .expect("introspect");
+    assert_eq!(crossed.status(), reqwest::StatusCode::UNAUTHORIZED);
+}
+
+/// Asks `/introspect` about `token` as the resource server `id`.
+async fn introspect_as(issuer: &str, token: &str, id: &str, secret: &str) -> serde_json::Value {
+    let response = http()
+        .post(format!("{issuer}/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspect");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    response.json().await.expect("introspection JSON")
 }
 
 /// AS-05: a resource other than the authorized one at the token endpoint ⇒ invalid_target.

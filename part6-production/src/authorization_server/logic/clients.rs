@@ -171,20 +171,27 @@ impl Provider {
 
     /// Authenticates the resource server at the introspection endpoint
     /// (rule AS-09): only the configured id and secret, by Basic or post.
+    /// Returns the resource whose tokens that server may read (rule P6-06).
+    /// Every configured pair is compared, in constant time, so the time
+    /// taken does not tell which id exists.
     pub fn authenticate_resource_server(
         &self,
         credentials: &ClientCredentials,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<&str, OAuthError> {
         let basic_attempted = matches!(credentials, ClientCredentials::Basic { .. });
-        match credentials {
-            ClientCredentials::Basic { id, secret } | ClientCredentials::Post { id, secret }
-                if constant_time_eq(id, &self.resource_server.id)
-                    & self.resource_server.secret.matches(&Digest::of(secret)) =>
-            {
-                Ok(())
+        let (ClientCredentials::Basic { id, secret } | ClientCredentials::Post { id, secret }) =
+            credentials
+        else {
+            return Err(OAuthError::InvalidClient { basic_attempted });
+        };
+        let presented = Digest::of(secret);
+        let mut found = None;
+        for server in &self.resource_servers {
+            if constant_time_eq(id, &server.id) & server.secret.matches(&presented) {
+                found = Some(server.resource.as_str());
             }
-            _ => Err(OAuthError::InvalidClient { basic_attempted }),
         }
+        found.ok_or(OAuthError::InvalidClient { basic_attempted })
     }
 }
 

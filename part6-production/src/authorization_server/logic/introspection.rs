@@ -41,7 +41,7 @@ impl Provider {
         credentials: &ClientCredentials,
         form: &Form,
     ) -> Result<Introspection, OAuthError> {
-        self.authenticate_resource_server(credentials)?;
+        let own_resource = self.authenticate_resource_server(credentials)?;
         form.reject_repeated()?;
         let token = form
             .get("token")
@@ -49,7 +49,9 @@ impl Provider {
         let now = self.now();
         let record = self.store.access_token(&Digest::of(token), now).await?;
         Ok(match record {
-            Some(record) => Introspection::Active(ActiveToken {
+            // A resource server reads only its own resource's tokens (rule
+            // P6-06): another's is as unknown to it as a made-up one.
+            Some(record) if record.resource == own_resource => Introspection::Active(ActiveToken {
                 active: true,
                 sub: record.user,
                 client_id: record.client_id,
@@ -60,7 +62,7 @@ impl Provider {
                 iat: record.issued_at,
                 token_type: "Bearer",
             }),
-            None => Introspection::Inactive { active: false },
+            _ => Introspection::Inactive { active: false },
         })
     }
     // ANCHOR_END: introspect

@@ -42,18 +42,21 @@ pub struct Provider {
     pub(super) keys: Keys,
     pub(super) user: Arc<DemoUser>,
     pub(super) throttle: Throttle,
-    pub(super) resource_server: ResourceServerCredentials,
+    /// The clients allowed to introspect, one per resource (rule P6-06).
+    pub(super) resource_servers: Vec<ResourceServerCredentials>,
     /// Fetches Client ID Metadata Documents; a test may substitute it.
     pub(super) document_fetcher: Arc<dyn FetchDocument>,
     /// Whether a `client_id` may be an `http` URL on a loopback host.
     pub(super) cimd_allow_loopback_http: bool,
 }
 
-/// The one client allowed to introspect: the resource server (rule AS-09).
+/// A client allowed to introspect: a resource server (rule AS-09), and the
+/// one resource whose tokens it may read (rule P6-06).
 #[derive(Debug)]
 pub struct ResourceServerCredentials {
     pub(super) id: String,
     pub(super) secret: Digest,
+    pub(super) resource: String,
 }
 
 impl Provider {
@@ -74,6 +77,7 @@ impl Provider {
             .ok_or(StartupError::Config("the token lifetime must be positive"))?;
         let fetcher = HttpFetcher::new(config.cimd_allow_loopback_http)
             .map_err(|error| StartupError::HttpClient(error.to_string()))?;
+        let resource_servers = resource_servers(config, &resources)?;
         Ok(Self {
             issuer: config.issuer.clone(),
             resources,
@@ -84,10 +88,7 @@ impl Provider {
             keys: Keys::default(),
             user: Arc::new(DemoUser::new(&config.demo_username, &config.demo_password)?),
             throttle: Throttle,
-            resource_server: ResourceServerCredentials {
-                id: config.introspection_client_id.clone(),
-                secret: Digest::of(&config.introspection_client_secret),
-            },
+            resource_servers,
             document_fetcher: Arc::new(fetcher),
             cimd_allow_loopback_http: config.cimd_allow_loopback_http,
         })
@@ -129,6 +130,44 @@ impl Provider {
     }
 }
 // ANCHOR_END: provider
+
+/// The introspection credentials, each bound to its resource: the
+/// `AS_INTROSPECTION_CLIENT_*` pair to the first resource, then every
+/// `AS_RESOURCE_SERVERS` entry (`CLIENT_ID:SECRET@RESOURCE`) to its own,
+/// which must be one of the resources.
+fn resource_servers(
+    config: &Config,
+    resources: &[String],
+) -> Result<Vec<ResourceServerCredentials>, StartupError> {
+    let first = resources
+        .first()
+        .ok_or(StartupError::Config("at least one resource must be configured"))?;
+    let mut servers = vec![ResourceServerCredentials {
+        id: config.introspection_client_id.clone(),
+        secret: Digest::of(&config.introspection_client_secret),
+        resource: first.clone(),
+    }];
+    for entry in clean_list(&config.resource_servers) {
+        let refused = StartupError::Config(
+            "AS_RESOURCE_SERVERS entries are CLIENT_ID:SECRET@RESOURCE, with RESOURCE one of AS_RESOURCES",
+        );
+        let (credentials, resource) = entry.split_once("@http").ok_or(refused.clone())?;
+        let resource = format!("http{resource}");
+        let (id, secret) = credentials.split_once(':').ok_or(refused.clone())?;
+        if id.is_empty() || secret.is_empty() || !resources.contains(&resource) {
+            return Err(refused);
+        }
+        if servers.iter().any(|server| server.id == id) {
+            return Err(StartupError::Config("two resource servers share a client id"));
+        }
+        servers.push(ResourceServerCredentials {
+            id: id.to_owned(),
+            secret: Digest::of(secret),
+            resource,
+        });
+    }
+    Ok(servers)
+}
 
 /// Trims the entries of a comma-separated setting and drops empty ones.
 fn clean_list(items: &[String]) -> Vec<String> {
