@@ -14,8 +14,8 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use this_part::client::pkce::s256_challenge;
 use serde_json::{Value, json};
+use this_part::client::pkce::s256_challenge;
 
 use crate::client_support::{Issued, Shared};
 

@@ -11,12 +11,12 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use serde_json::Value;
 use this_part::client::{
     ClientError, Options, Outcome, RecordingTranscript, Step,
     browser::{BrowserCommand, SystemBrowser},
     run,
 };
-use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::{client_mock_as::as_router, client_mock_rs::rs_router};

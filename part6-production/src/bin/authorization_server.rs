@@ -21,7 +21,9 @@ async fn main() -> ExitCode {
     if config.rotate_signing_key {
         return match rotate_signing_key(&config).await {
             Ok((kid, signs_from)) => {
-                println!("made signing key {kid}: published now, signs from {signs_from} (Unix time)");
+                println!(
+                    "made signing key {kid}: published now, signs from {signs_from} (Unix time)"
+                );
                 ExitCode::SUCCESS
             }
             Err(error) => exit_code(Err(error)),

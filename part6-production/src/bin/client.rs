@@ -17,7 +17,9 @@ use part6_production::client::{
 async fn main() -> ExitCode {
     // The binary's own name in `--help` and errors: the library's `Options`
     // is carried from part 5 and does not know it.
-    let options = Options::command().name(env!("CARGO_BIN_NAME")).get_matches();
+    let options = Options::command()
+        .name(env!("CARGO_BIN_NAME"))
+        .get_matches();
     let options = match Options::from_arg_matches(&options) {
         Ok(options) => options,
         Err(error) => error.exit(),

@@ -73,7 +73,11 @@ pub async fn authorize(
     // RS-05: a presented token is always validated, even for a public tool.
     let principal = match token {
         None => None,
-        Some(token) => match (state.verifier.verify(token, calls_introspected_tool(&request, settings))).await {
+        Some(token) => match (state
+            .verifier
+            .verify(token, calls_introspected_tool(&request, settings)))
+        .await
+        {
             Ok(Verdict::Active(info)) if info.audiences.contains(&settings.resource) => {
                 Some(Principal {
                     subject: info.subject,
@@ -168,7 +172,9 @@ fn calls_protected_tool(request: &Request, settings: &AuthSettings) -> bool {
 /// tokens are introspected even when signed ones are checked here.
 fn calls_introspected_tool(request: &Request, settings: &AuthSettings) -> bool {
     settings.local_jwt
-        && calls_tool(request, |tool| settings.introspect_tools.iter().any(|t| t == tool))
+        && calls_tool(request, |tool| {
+            settings.introspect_tools.iter().any(|t| t == tool)
+        })
 }
 
 /// True when a `tools/call` in the request's JSON-RPC body names a tool for

@@ -137,7 +137,9 @@ impl JwtVerifier {
         let now = (settings.clock.system_time().duration_since(UNIX_EPOCH))
             .map_or(0, |since| since.as_secs());
         if claims.exp.saturating_add(LEEWAY_SECONDS) <= now
-            || claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECONDS))
+            || claims
+                .nbf
+                .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECONDS))
         {
             return Ok(Verdict::Inactive);
         }
@@ -192,7 +194,10 @@ impl JwtVerifier {
         if !response.status().is_success() {
             return Err(unavailable(format!("answered {}", response.status())));
         }
-        if response.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+        {
             return Err(unavailable("is too large".into()));
         }
         let body = (response.bytes().await)
@@ -200,12 +205,19 @@ impl JwtVerifier {
         if body.len() > MAX_JWKS_BYTES {
             return Err(unavailable("is too large".into()));
         }
-        let set: JwkSet = serde_json::from_slice(&body)
-            .map_err(|_| unavailable("is not a JWK set".into()))?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|_| unavailable("is not a JWK set".into()))?;
         let mut keys = Keys::new();
         for jwk in &set.keys {
-            let usable = jwk.common.public_key_use.as_ref().is_none_or(|u| *u == PublicKeyUse::Signature)
-                && jwk.common.key_algorithm.is_none_or(|alg| alg == KeyAlgorithm::ES256)
+            let usable = jwk
+                .common
+                .public_key_use
+                .as_ref()
+                .is_none_or(|u| *u == PublicKeyUse::Signature)
+                && jwk
+                    .common
+                    .key_algorithm
+                    .is_none_or(|alg| alg == KeyAlgorithm::ES256)
                 && matches!(&jwk.algorithm, AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256);
             if let (true, Some(kid)) = (usable, &jwk.common.key_id)
                 && let Ok(key) = DecodingKey::from_jwk(jwk)
@@ -248,14 +260,18 @@ mod tests {
                 async { axum::Json(serde_json::json!({"keys": []})) }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         let config = crate::Config::for_tests(&url);
         let settings = Arc::new(config.validate().expect("settings"));
         let verifier = JwtVerifier::new(reqwest::Client::new(), settings.clone());
         for n in 0..50 {
-            let verdict = verifier.verify(&token_with_kid(&format!("made-up-{n}"))).await;
+            let verdict = verifier
+                .verify(&token_with_kid(&format!("made-up-{n}")))
+                .await;
             assert_eq!(verdict.expect("a verdict"), Verdict::Inactive);
         }
         assert_eq!(served.load(Ordering::SeqCst), 1);

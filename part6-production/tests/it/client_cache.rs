@@ -4,8 +4,8 @@
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
 
-use this_part::client::{Options, Step, tokens::FileTokenCache};
 use rmcp::transport::auth::{CredentialStore as _, OAuthTokenResponse, StoredCredentials};
+use this_part::client::{Options, Step, tokens::FileTokenCache};
 
 use crate::client_support::{Behaviour, Issued, Mocks, run_with};
 

@@ -6,8 +6,8 @@
 // Helpers outside `#[test]` functions may fail loudly too: this is test code.
 #![allow(clippy::expect_used)]
 
-use this_part::client::{ClientError, Options, Step, options::Protocol};
 use serde_json::json;
+use this_part::client::{ClientError, Options, Step, options::Protocol};
 
 use crate::{
     client_support::{Behaviour, Mocks, person, run_with},

@@ -12,6 +12,9 @@ use std::{path::Path, sync::Arc, sync::Mutex, time::Duration};
 
 use futures::future::BoxFuture;
 use oauth2::TokenResponse as _;
+use reqwest::StatusCode;
+use rmcp::transport::auth::{CredentialStore as _, StoredCredentials};
+use serde_json::json;
 use this_part::{
     Config,
     authorization_server::Config as AsConfig,
@@ -20,9 +23,6 @@ use this_part::{
         browser::BrowserError, callback::CallbackError, run, tokens::FileTokenCache,
     },
 };
-use reqwest::StatusCode;
-use rmcp::transport::auth::{CredentialStore as _, StoredCredentials};
-use serde_json::json;
 use tokio::net::TcpListener;
 use url::Url;
 

@@ -134,9 +134,18 @@ async fn p606_a_resource_server_reads_only_its_own_tokens() {
         config.resource_servers = vec![format!("other-rs:other-secret@{other}")];
     })
     .await;
-    let for_other = obtain_tokens(&server.issuer, other, "mcp:tools").await.tokens.access_token;
-    let for_first = obtain_tokens(&server.issuer, RESOURCE, "mcp:tools").await.tokens.access_token;
-    assert_eq!(introspect(&server.issuer, &for_other).await, json!({"active": false}));
+    let for_other = obtain_tokens(&server.issuer, other, "mcp:tools")
+        .await
+        .tokens
+        .access_token;
+    let for_first = obtain_tokens(&server.issuer, RESOURCE, "mcp:tools")
+        .await
+        .tokens
+        .access_token;
+    assert_eq!(
+        introspect(&server.issuer, &for_other).await,
+        json!({"active": false})
+    );
     assert_eq!(introspect(&server.issuer, &for_first).await["active"], true);
     let issuer = server.issuer.as_str();
     let as_other = introspect_as(issuer, &for_first, "other-rs", "other-secret").await;

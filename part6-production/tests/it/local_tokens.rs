@@ -71,13 +71,21 @@ async fn call(server: &TestServer, token: &str) -> (StatusCode, String) {
         .to_owned();
     let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
     post_mcp(url, Some(&session), Some(token), &initialized).await;
-    let response = post_mcp(url, Some(&session), Some(token), &tool_call("server_time", json!({}))).await;
+    let response = post_mcp(
+        url,
+        Some(&session),
+        Some(token),
+        &tool_call("server_time", json!({})),
+    )
+    .await;
     (response.status(), challenge(&response))
 }
 
 /// The authorization server's signing key, from its database: (kid, key).
 async fn real_key(database: &str) -> (String, EncodingKey) {
-    let mut connection = sqlx::SqliteConnection::connect(database).await.expect("connect");
+    let mut connection = sqlx::SqliteConnection::connect(database)
+        .await
+        .expect("connect");
     let (kid, der): (String, Vec<u8>) =
         sqlx::query_as("SELECT kid, private_key FROM signing_keys ORDER BY signs_from DESC")
             .fetch_one(&mut connection)
@@ -124,11 +132,19 @@ async fn p604_signed_tokens_are_checked_without_the_authorization_server() {
     let system = system().await;
     let first = obtain_tokens(&system.auth.issuer, &system.mcp_url, SCOPE).await;
     let second = obtain_tokens(&system.auth.issuer, &system.mcp_url, SCOPE).await;
-    assert_eq!(call(&system.server, &first.tokens.access_token).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&system.server, &first.tokens.access_token).await.0,
+        StatusCode::OK
+    );
     let System { auth, server, .. } = system;
     let issuer = auth.issuer.clone();
-    auth.shutdown().await.expect("the authorization server stops");
-    assert!(http().get(&issuer).send().await.is_err(), "nobody listens there now");
+    auth.shutdown()
+        .await
+        .expect("the authorization server stops");
+    assert!(
+        http().get(&issuer).send().await.is_err(),
+        "nobody listens there now"
+    );
     for token in [&first.tokens.access_token, &second.tokens.access_token] {
         assert_eq!(call(&server, token).await.0, StatusCode::OK);
     }
@@ -143,7 +159,12 @@ async fn p604_forged_and_misused_tokens_are_refused() {
     let system = system().await;
     let real = obtain_tokens(&system.auth.issuer, &system.mcp_url, SCOPE).await;
     let (kid, key) = real_key(&system.database).await;
-    assert_eq!(call(&system.server, &sign(&header(&kid), &claims(&system), &key)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&system.server, &sign(&header(&kid), &claims(&system), &key))
+            .await
+            .0,
+        StatusCode::OK
+    );
 
     let with = |change: &dyn Fn(&mut Value)| {
         let mut claims = claims(&system);
@@ -152,7 +173,11 @@ async fn p604_forged_and_misused_tokens_are_refused() {
     };
     let mut tampered = real.tokens.access_token.clone();
     let middle = tampered.len() - 20;
-    let flipped = if &tampered[middle..=middle] == "A" { "B" } else { "A" };
+    let flipped = if &tampered[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     tampered.replace_range(middle..=middle, flipped);
     let other_key = {
         let der = p256::pkcs8::EncodePrivateKey::to_pkcs8_der(
@@ -161,7 +186,10 @@ async fn p604_forged_and_misused_tokens_are_refused() {
         .expect("DER");
         EncodingKey::from_ec_der(der.as_bytes())
     };
-    let jwks: Value = (http().get(format!("{}/jwks.json", system.auth.issuer)).send().await)
+    let jwks: Value = (http()
+        .get(format!("{}/jwks.json", system.auth.issuer))
+        .send()
+        .await)
         .expect("jwks")
         .json()
         .await
@@ -177,20 +205,42 @@ async fn p604_forged_and_misused_tokens_are_refused() {
 
     let forgeries: Vec<(&str, String)> = vec![
         ("tampered signature", tampered),
-        ("unknown kid", sign(&header("no-such-key"), &claims(&system), &other_key)),
-        ("a known kid, another key", sign(&header(&kid), &claims(&system), &other_key)),
+        (
+            "unknown kid",
+            sign(&header("no-such-key"), &claims(&system), &other_key),
+        ),
+        (
+            "a known kid, another key",
+            sign(&header(&kid), &claims(&system), &other_key),
+        ),
         ("expired", with(&|c| c["exp"] = json!(now() - 120))),
         ("not yet valid", with(&|c| c["nbf"] = json!(now() + 120))),
-        ("wrong aud", with(&|c| c["aud"] = json!("http://localhost:8001/mcp"))),
-        ("wrong iss", with(&|c| c["iss"] = json!(format!("{}/", system.auth.issuer)))),
-        ("no sub", with(&|c| drop(c.as_object_mut().map(|o| o.remove("sub"))))),
+        (
+            "wrong aud",
+            with(&|c| c["aud"] = json!("http://localhost:8001/mcp")),
+        ),
+        (
+            "wrong iss",
+            with(&|c| c["iss"] = json!(format!("{}/", system.auth.issuer))),
+        ),
+        (
+            "no sub",
+            with(&|c| drop(c.as_object_mut().map(|o| o.remove("sub")))),
+        ),
         (
             "alg none",
-            unsigned(&json!({"alg": "none", "typ": "at+jwt", "kid": kid}), &claims(&system)),
+            unsigned(
+                &json!({"alg": "none", "typ": "at+jwt", "kid": kid}),
+                &claims(&system),
+            ),
         ),
         (
             "HS256 with the public key as the secret",
-            sign(&hs256, &claims(&system), &EncodingKey::from_secret(public_jwk.as_bytes()).expect("an HMAC key")),
+            sign(
+                &hs256,
+                &claims(&system),
+                &EncodingKey::from_secret(public_jwk.as_bytes()).expect("an HMAC key"),
+            ),
         ),
         ("missing typ", sign(&untyped, &claims(&system), &key)),
         ("typ JWT", sign(&plain_jwt, &claims(&system), &key)),
@@ -198,7 +248,10 @@ async fn p604_forged_and_misused_tokens_are_refused() {
     for (what, token) in forgeries {
         let (status, challenge) = call(&system.server, &token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
-        assert!(challenge.contains(r#"error="invalid_token""#), "{what}: {challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{what}: {challenge}"
+        );
     }
 }
 // ANCHOR_END: forgeries
@@ -213,12 +266,19 @@ async fn p604_a_revoked_token_lives_until_it_expires_unless_its_tool_is_introspe
     let token = obtained.tokens.access_token;
     let revoked = http()
         .post(format!("{}/revoke", system.auth.issuer))
-        .form(&[("token", token.as_str()), ("client_id", &obtained.client.client_id)])
+        .form(&[
+            ("token", token.as_str()),
+            ("client_id", &obtained.client.client_id),
+        ])
         .send()
         .await
         .expect("revoke");
     assert_eq!(revoked.status(), StatusCode::OK);
-    assert_eq!(call(&system.server, &token).await.0, StatusCode::OK, "checked locally");
+    assert_eq!(
+        call(&system.server, &token).await.0,
+        StatusCode::OK,
+        "checked locally"
+    );
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let mut config = Config::for_tests(&system.auth.issuer);
@@ -228,5 +288,8 @@ async fn p604_a_revoked_token_lives_until_it_expires_unless_its_tool_is_introspe
     let introspecting = TestServer::start_on(listener, config).await;
     let (status, challenge) = call(&introspecting, &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "introspected");
-    assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
 }

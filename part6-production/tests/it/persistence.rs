@@ -40,11 +40,22 @@ async fn p601_a_killed_server_forgets_nothing() {
     server.kill_and_restart();
 
     let response = exchange_code(&issuer, &client, &code, &pkce).await;
-    assert_eq!(response.status(), StatusCode::OK, "the code redeems after the restart");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the code redeems after the restart"
+    );
     let after = refresh(&issuer, &before.client, &before.tokens).await;
-    assert_eq!(after.status(), StatusCode::OK, "the refresh token works after the restart");
+    assert_eq!(
+        after.status(),
+        StatusCode::OK,
+        "the refresh token works after the restart"
+    );
     let after: TokenResponse = after.json().await.expect("token JSON");
-    assert_eq!(introspect(&issuer, &after.access_token).await["active"], true);
+    assert_eq!(
+        introspect(&issuer, &after.access_token).await["active"],
+        true
+    );
     assert_eq!(
         introspect(&issuer, &before.tokens.access_token).await["active"],
         true,
@@ -90,7 +101,11 @@ async fn two_instances_serve_one_flow(database: &str) {
     let refresh_token = first.refresh_token.clone().expect("a refresh token");
 
     let rotated = refresh(&a, &client, &first).await;
-    assert_eq!(rotated.status(), StatusCode::OK, "B's refresh token rotates at A");
+    assert_eq!(
+        rotated.status(),
+        StatusCode::OK,
+        "B's refresh token rotates at A"
+    );
     let rotated: TokenResponse = rotated.json().await.expect("token JSON");
     assert_eq!(introspect(&b, &rotated.access_token).await["active"], true);
 
@@ -145,7 +160,11 @@ async fn p608_a_lost_database_is_503_then_service_resumes() {
     let issuer = server.issuer.clone();
     let before = obtain_tokens(&issuer, RESOURCE, "mcp:tools").await;
 
-    let name = database.rsplit('/').next().expect("a database name").to_owned();
+    let name = database
+        .rsplit('/')
+        .next()
+        .expect("a database name")
+        .to_owned();
     admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
     admin(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
@@ -154,7 +173,10 @@ async fn p608_a_lost_database_is_503_then_service_resumes() {
 
     let response = http()
         .post(format!("{issuer}/introspect"))
-        .basic_auth(crate::support::RS_CLIENT_ID, Some(crate::support::RS_CLIENT_SECRET))
+        .basic_auth(
+            crate::support::RS_CLIENT_ID,
+            Some(crate::support::RS_CLIENT_SECRET),
+        )
         .form(&[("token", before.tokens.access_token.as_str())])
         .send()
         .await
@@ -164,7 +186,10 @@ async fn p608_a_lost_database_is_503_then_service_resumes() {
     let error: Value = response.json().await.expect("error JSON");
     assert_eq!(error["error"], "temporarily_unavailable");
     let page = http()
-        .get(format!("{issuer}/authorize?client_id={}", before.client.client_id))
+        .get(format!(
+            "{issuer}/authorize?client_id={}",
+            before.client.client_id
+        ))
         .send()
         .await
         .expect("authorize");
@@ -178,10 +203,16 @@ async fn p608_a_lost_database_is_503_then_service_resumes() {
         if answer == StatusCode::OK {
             break;
         }
-        assert!(Instant::now() < deadline, "service did not resume: {answer}");
+        assert!(
+            Instant::now() < deadline,
+            "service did not resume: {answer}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(introspect(&issuer, &before.tokens.access_token).await["active"], true);
+    assert_eq!(
+        introspect(&issuer, &before.tokens.access_token).await["active"],
+        true
+    );
 }
 
 /// A database it cannot reach, or a schema newer than it knows: the
@@ -200,7 +231,9 @@ async fn p608_an_unusable_database_stops_the_start_with_a_plain_message() {
     this_part::authorization_server::logic::store::open(&database)
         .await
         .expect("a fresh database");
-    let mut connection = sqlx::SqliteConnection::connect(&database).await.expect("connect");
+    let mut connection = sqlx::SqliteConnection::connect(&database)
+        .await
+        .expect("connect");
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (9999, 'from a newer server', TRUE, X'00', 0)",
@@ -215,7 +248,11 @@ async fn p608_an_unusable_database_stops_the_start_with_a_plain_message() {
 }
 
 /// `POST /token` with the refresh grant, for `client`.
-async fn refresh(issuer: &str, client: &RegisteredClient, tokens: &TokenResponse) -> reqwest::Response {
+async fn refresh(
+    issuer: &str,
+    client: &RegisteredClient,
+    tokens: &TokenResponse,
+) -> reqwest::Response {
     let refresh_token = tokens.refresh_token.as_deref().expect("a refresh token");
     token_request(
         issuer,
@@ -231,7 +268,10 @@ async fn refresh(issuer: &str, client: &RegisteredClient, tokens: &TokenResponse
 async fn introspect_status(issuer: &str, token: &str) -> StatusCode {
     http()
         .post(format!("{issuer}/introspect"))
-        .basic_auth(crate::support::RS_CLIENT_ID, Some(crate::support::RS_CLIENT_SECRET))
+        .basic_auth(
+            crate::support::RS_CLIENT_ID,
+            Some(crate::support::RS_CLIENT_SECRET),
+        )
         .form(&[("token", token)])
         .send()
         .await
@@ -260,7 +300,9 @@ async fn postgres_database() -> Option<String> {
 /// Runs one statement on the PostgreSQL of `PART6_POSTGRES_URL`.
 async fn admin(statement: &str) {
     let admin_url = std::env::var("PART6_POSTGRES_URL").expect("PART6_POSTGRES_URL");
-    let mut connection = sqlx::PgConnection::connect(&admin_url).await.expect("connect");
+    let mut connection = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect");
     sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
         .execute(&mut connection)
         .await
@@ -308,7 +350,10 @@ impl RealAs {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("the authorization server exited: {status}");
             }
-            assert!(Instant::now() < deadline, "the authorization server did not listen");
+            assert!(
+                Instant::now() < deadline,
+                "the authorization server did not listen"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         child

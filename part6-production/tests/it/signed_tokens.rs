@@ -62,7 +62,10 @@ async fn p603_access_tokens_are_signed_rfc9068_jwts() {
     let (iat, exp) = (claims["iat"].as_i64(), claims["exp"].as_i64());
     assert_eq!(exp.zip(iat).map(|(exp, iat)| exp - iat), Some(3600));
     assert_eq!(claims["jti"].as_str().map(str::len), Some(43));
-    assert_eq!(introspect(&issuer, &obtained.tokens.access_token).await["active"], true);
+    assert_eq!(
+        introspect(&issuer, &obtained.tokens.access_token).await["active"],
+        true
+    );
 
     // A token is not accepted by a key set it was not signed with.
     let other = TestAs::start().await;
@@ -71,7 +74,10 @@ async fn p603_access_tokens_are_signed_rfc9068_jwts() {
         .expect("header")
         .kid
         .expect("kid");
-    assert!(foreign.find(&kid).is_none(), "each database has its own key");
+    assert!(
+        foreign.find(&kid).is_none(),
+        "each database has its own key"
+    );
 }
 // ANCHOR_END: jwt_claims
 
@@ -86,16 +92,30 @@ async fn p603_instances_share_the_signing_keys_through_the_database() {
     let from_a = obtain_tokens(&a.issuer, RESOURCE, "mcp:tools").await;
     let from_b = obtain_tokens(&b.issuer, RESOURCE, "mcp:tools").await;
     let kid = |token: &str| jsonwebtoken::decode_header(token).expect("header").kid;
-    assert_eq!(kid(&from_a.tokens.access_token), kid(&from_b.tokens.access_token));
+    assert_eq!(
+        kid(&from_a.tokens.access_token),
+        kid(&from_b.tokens.access_token)
+    );
     let a_issuer = a.issuer.clone();
-    verify(&from_a.tokens.access_token, &jwks(&b.issuer).await, &a_issuer);
+    verify(
+        &from_a.tokens.access_token,
+        &jwks(&b.issuer).await,
+        &a_issuer,
+    );
 
     a.shutdown().await.expect("stopped");
     b.shutdown().await.expect("stopped");
     let again = TestAs::start_with(|config| config.database_url = database.clone()).await;
     let after = obtain_tokens(&again.issuer, RESOURCE, "mcp:tools").await;
-    assert_eq!(kid(&after.tokens.access_token), kid(&from_a.tokens.access_token));
-    verify(&from_a.tokens.access_token, &jwks(&again.issuer).await, &a_issuer);
+    assert_eq!(
+        kid(&after.tokens.access_token),
+        kid(&from_a.tokens.access_token)
+    );
+    verify(
+        &from_a.tokens.access_token,
+        &jwks(&again.issuer).await,
+        &a_issuer,
+    );
 }
 
 // ANCHOR: rotate_now
@@ -109,7 +129,12 @@ async fn p609_rotating_now_publishes_the_next_key_before_it_signs() {
     let database = format!("sqlite://{}", dir.path().join("as.db").display());
     let before = TestAs::start_with(|config| config.database_url = database.clone()).await;
     let first = obtain_tokens(&before.issuer, RESOURCE, "mcp:tools").await;
-    let kid = |token: &str| jsonwebtoken::decode_header(token).expect("header").kid.expect("kid");
+    let kid = |token: &str| {
+        jsonwebtoken::decode_header(token)
+            .expect("header")
+            .kid
+            .expect("kid")
+    };
     let current = kid(&first.tokens.access_token);
 
     let output = std::process::Command::new(crate::AS)
@@ -129,7 +154,15 @@ async fn p609_rotating_now_publishes_the_next_key_before_it_signs() {
     assert_eq!(published.len(), 2, "the current key and the next one");
     assert!(published.contains(&current));
     let next = obtain_tokens(&after.issuer, RESOURCE, "mcp:tools").await;
-    assert_eq!(kid(&next.tokens.access_token), current, "the next key does not sign yet");
-    verify(&first.tokens.access_token, &jwks(&after.issuer).await, &before.issuer);
+    assert_eq!(
+        kid(&next.tokens.access_token),
+        current,
+        "the next key does not sign yet"
+    );
+    verify(
+        &first.tokens.access_token,
+        &jwks(&after.issuer).await,
+        &before.issuer,
+    );
 }
 // ANCHOR_END: rotate_now

@@ -83,7 +83,9 @@ impl Provider {
             .get("token")
             .ok_or(OAuthError::InvalidRequest("token is required"))?;
         let store = &self.store;
-        store.revoke_access_token(&Digest::of(token), &client.id).await?;
+        store
+            .revoke_access_token(&Digest::of(token), &client.id)
+            .await?;
         if let Some((family, _)) = token.split_once('.')
             && let Some((grant_id, grant, _)) =
                 (store.refresh_family(&Digest::of(family), &Digest::of(token), self.now())).await?

@@ -87,7 +87,9 @@ impl Provider {
         if attempt.approve {
             let prompt = |problem| self.prompt_again(&attempt, &pending, problem);
             let source = Source::of(attempt.address);
-            let counted = self.throttle.begin(&*self.store, &attempt.username, source, now);
+            let counted = self
+                .throttle
+                .begin(&*self.store, &attempt.username, source, now);
             let Some(counted) = counted.await.map_err(busy)? else {
                 return Ok(LoginOutcome::Throttled(prompt(
                     "Too many failed sign-ins. Wait a few minutes and try again.",
@@ -107,7 +109,10 @@ impl Provider {
                 tracing::info!(%source, "failed sign-in");
                 return Ok(LoginOutcome::Retry(prompt("Wrong user name or password.")));
             }
-            self.throttle.succeeded(&*self.store, counted).await.map_err(busy)?;
+            self.throttle
+                .succeeded(&*self.store, counted)
+                .await
+                .map_err(busy)?;
         }
         // Taken out in one statement: of two posts of this form, at one
         // instance or two, only one gets past here.

@@ -123,7 +123,6 @@ impl Provider {
         self.documents.sweep(now);
     }
 
-
     /// The absolute URL of one of this server's endpoints.
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer.trim_end_matches('/'))
@@ -139,9 +138,9 @@ fn resource_servers(
     config: &Config,
     resources: &[String],
 ) -> Result<Vec<ResourceServerCredentials>, StartupError> {
-    let first = resources
-        .first()
-        .ok_or(StartupError::Config("at least one resource must be configured"))?;
+    let first = resources.first().ok_or(StartupError::Config(
+        "at least one resource must be configured",
+    ))?;
     let mut servers = vec![ResourceServerCredentials {
         id: config.introspection_client_id.clone(),
         secret: Digest::of(&config.introspection_client_secret),
@@ -158,7 +157,9 @@ fn resource_servers(
             return Err(refused);
         }
         if servers.iter().any(|server| server.id == id) {
-            return Err(StartupError::Config("two resource servers share a client id"));
+            return Err(StartupError::Config(
+                "two resource servers share a client id",
+            ));
         }
         servers.push(ResourceServerCredentials {
             id: id.to_owned(),

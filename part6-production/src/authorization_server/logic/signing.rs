@@ -86,7 +86,10 @@ pub fn plan(keys: &[(String, i64)], now: i64, token_lifetime: i64) -> Plan {
     let (mut published, mut delete) = (Vec::new(), Vec::new());
     for (index, (kid, from)) in keys.iter().enumerate() {
         // Retired when the key after it started signing.
-        let retired = keys.get(index + 1).map(|(_, next)| *next).filter(|next| *next <= now);
+        let retired = keys
+            .get(index + 1)
+            .map(|(_, next)| *next)
+            .filter(|next| *next <= now);
         match retired {
             Some(at) if now - at > token_lifetime + RETIRED_MARGIN => delete.push(kid.clone()),
             _ if *from > now + PUBLISH_AHEAD => {} // not ours to publish yet
@@ -279,7 +282,9 @@ mod tests {
     const LIFETIME: i64 = 300;
 
     fn keys(list: &[(&str, i64)]) -> Vec<(String, i64)> {
-        list.iter().map(|(kid, from)| ((*kid).to_owned(), *from)).collect()
+        list.iter()
+            .map(|(kid, from)| ((*kid).to_owned(), *from))
+            .collect()
     }
 
     /// No key: one is made to sign now.
@@ -294,10 +299,20 @@ mod tests {
     /// only after PUBLISH_AHEAD; meanwhile the current key signs.
     #[test]
     fn p609_the_next_key_is_published_before_it_signs() {
-        let young = plan(&keys(&[("a", 0)]), ROTATE_AFTER - PUBLISH_AHEAD - 1, LIFETIME);
-        assert_eq!((young.create, young.published), (None, vec!["a".to_owned()]));
+        let young = plan(
+            &keys(&[("a", 0)]),
+            ROTATE_AFTER - PUBLISH_AHEAD - 1,
+            LIFETIME,
+        );
+        assert_eq!(
+            (young.create, young.published),
+            (None, vec!["a".to_owned()])
+        );
         let due = ROTATE_AFTER - PUBLISH_AHEAD;
-        assert_eq!(plan(&keys(&[("a", 0)]), due, LIFETIME).create, Some(ROTATE_AFTER));
+        assert_eq!(
+            plan(&keys(&[("a", 0)]), due, LIFETIME).create,
+            Some(ROTATE_AFTER)
+        );
         let both = plan(&keys(&[("b", ROTATE_AFTER), ("a", 0)]), due, LIFETIME);
         assert_eq!(both.active.as_deref(), Some("a"));
         assert_eq!(both.published, ["a", "b"]);
@@ -315,6 +330,9 @@ mod tests {
         let last = ROTATE_AFTER + LIFETIME + RETIRED_MARGIN;
         assert_eq!(plan(&stored, last, LIFETIME).published, ["a", "b"]);
         let gone = plan(&stored, last + 1, LIFETIME);
-        assert_eq!((gone.published, gone.delete), (vec!["b".to_owned()], vec!["a".to_owned()]));
+        assert_eq!(
+            (gone.published, gone.delete),
+            (vec!["b".to_owned()], vec!["a".to_owned()])
+        );
     }
 }

@@ -98,7 +98,11 @@ impl Provider {
             family: family.as_deref().map(Digest::of),
         };
         let issued = (self.new_tokens(&grant, family.as_deref(), &grant.scope)).await?;
-        match (self.store.redeem_code(&Digest::of(code), &grant, &issued.digests, now)).await? {
+        match (self
+            .store
+            .redeem_code(&Digest::of(code), &grant, &issued.digests, now))
+        .await?
+        {
             Redemption::Issued(_) => Ok(issued.response),
             Redemption::AlreadyUsed => {
                 tracing::warn!(client_id = %client.id, "authorization code reused; its tokens are revoked");
@@ -126,10 +130,12 @@ impl Provider {
         let unknown = OAuthError::InvalidGrant("unknown or expired refresh token");
         let (family, _) = token.split_once('.').ok_or(unknown.clone())?;
         let presented = Digest::of(token);
-        let (grant_id, grant, current) =
-            (self.store.refresh_family(&Digest::of(family), &presented, self.now()).await?)
-                .filter(|(_, grant, _)| grant.client_id == client.id)
-                .ok_or(unknown)?;
+        let (grant_id, grant, current) = (self
+            .store
+            .refresh_family(&Digest::of(family), &presented, self.now())
+            .await?)
+            .filter(|(_, grant, _)| grant.client_id == client.id)
+            .ok_or(unknown)?;
         let scope = match form.get("scope") {
             None => grant.scope.clone(),
             Some(scope) => {
@@ -145,7 +151,9 @@ impl Provider {
         }
         if current {
             let issued = (self.new_tokens(&grant, Some(family), &scope)).await?;
-            let rotation = self.store.rotate_refresh(grant_id, &presented, &issued.digests);
+            let rotation = self
+                .store
+                .rotate_refresh(grant_id, &presented, &issued.digests);
             if rotation.await? == Rotation::Rotated {
                 return Ok(issued.response);
             }

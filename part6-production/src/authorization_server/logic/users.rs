@@ -5,7 +5,6 @@
 //! sign-in hashes the attempt the same way and compares the two digests in
 //! constant time.
 
-
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::{TryRng as _, rngs::SysRng};
 use subtle::ConstantTimeEq as _;
@@ -229,10 +228,28 @@ mod tests {
         let store = self::store().await;
         for n in 0..MAX_FAILURES_PER_ADDRESS {
             let name = format!("user{n}");
-            assert!(throttle.begin(&*store, &name, source(3), 0).await.expect("store").is_some());
+            assert!(
+                throttle
+                    .begin(&*store, &name, source(3), 0)
+                    .await
+                    .expect("store")
+                    .is_some()
+            );
         }
-        assert!(throttle.begin(&*store, "fresh", source(3), 1).await.expect("store").is_none());
-        assert!(throttle.begin(&*store, "fresh", source(4), 1).await.expect("store").is_some());
+        assert!(
+            throttle
+                .begin(&*store, "fresh", source(3), 1)
+                .await
+                .expect("store")
+                .is_none()
+        );
+        assert!(
+            throttle
+                .begin(&*store, "fresh", source(4), 1)
+                .await
+                .expect("store")
+                .is_some()
+        );
     }
 
     /// Counted before the hash: the sixth guess is refused even though none

@@ -345,8 +345,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<AccessRecord>, StoreError>;
 
     /// Revokes one access token, if `client_id` holds it (RFC 7009 §2.1).
-    async fn revoke_access_token(&self, token: &Digest, client_id: &str)
-    -> Result<(), StoreError>;
+    async fn revoke_access_token(&self, token: &Digest, client_id: &str) -> Result<(), StoreError>;
 
     /// Revokes a grant and every token issued under it.
     async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError>;
@@ -376,7 +375,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes everything that expired at `now` (each with an index on its
     /// expiry), and the registered clients nobody used in a day.
     async fn sweep(&self, now: i64) -> Result<(), StoreError>;
-
 }
 // ANCHOR_END: store_trait
 
@@ -434,7 +432,9 @@ impl OpenError {
     /// means the schema is newer.
     fn from_migrate(error: sqlx::migrate::MigrateError, known: i64) -> Self {
         match error {
-            sqlx::migrate::MigrateError::VersionMissing(found) => Self::NewerSchema { found, known },
+            sqlx::migrate::MigrateError::VersionMissing(found) => {
+                Self::NewerSchema { found, known }
+            }
             other => Self::Migrate(other.to_string()),
         }
     }
@@ -447,7 +447,11 @@ fn join(items: &[String]) -> String {
 
 /// The scope list a stored string means.
 fn split(items: &str) -> Vec<String> {
-    items.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    items
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A JSON array of strings, as stored for redirect URIs and grant types.
@@ -484,7 +488,12 @@ fn pending_request(
 }
 
 /// The columns of a pending request: (error, challenge, resource, scope).
-type RequestColumns = (Option<String>, Option<String>, Option<String>, Option<String>);
+type RequestColumns = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn request_columns(request: &Result<ValidRequest, OAuthError>) -> RequestColumns {
     match request {
@@ -564,7 +573,10 @@ mod tests {
             url.set_path(&name);
             stores.push(open(url.as_str()).await.expect("PostgreSQL"));
         } else {
-            assert!(std::env::var_os("CI").is_none(), "CI runs these on PostgreSQL too");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs these on PostgreSQL too"
+            );
         }
         stores
     }
@@ -619,7 +631,10 @@ mod tests {
             user: user.into(),
             expires_at: 120,
         };
-        store.insert_code(&Digest::of(code), &record).await.expect("code");
+        store
+            .insert_code(&Digest::of(code), &record)
+            .await
+            .expect("code");
         redeem(store, code, user, client_id, &format!("family-{code}")).await
     }
 
@@ -646,11 +661,17 @@ mod tests {
             family: Some(Digest::of(family)),
         };
         let issued = tokens(&format!("access-{code}"), Some(&format!("{family}.1")));
-        (store.redeem_code(&Digest::of(code), &grant, &issued, 0)).await.expect("redeem")
+        (store.redeem_code(&Digest::of(code), &grant, &issued, 0))
+            .await
+            .expect("redeem")
     }
 
     async fn live(store: &dyn Store, access: &str) -> bool {
-        (store.access_token(&Digest::of(access), 0).await.expect("read")).is_some()
+        (store
+            .access_token(&Digest::of(access), 0)
+            .await
+            .expect("read"))
+        .is_some()
     }
 
     /// A script over its share of sign-ins loses its own oldest; the
@@ -658,18 +679,33 @@ mod tests {
     #[tokio::test]
     async fn as16_a_source_over_its_share_loses_its_own_oldest_sign_in_in_sql() {
         for store in stores().await {
-            store.insert_pending("person", &pending("10.0.0.1")).await.expect("insert");
+            store
+                .insert_pending("person", &pending("10.0.0.1"))
+                .await
+                .expect("insert");
             for n in 0..(PENDING_PER_SOURCE + 10) {
                 let id = format!("flood{n}");
-                store.insert_pending(&id, &pending("10.0.0.2")).await.expect("insert");
+                store
+                    .insert_pending(&id, &pending("10.0.0.2"))
+                    .await
+                    .expect("insert");
             }
             assert!(store.pending("person", 0).await.expect("read").is_some());
             assert!(store.pending("flood9", 0).await.expect("read").is_none());
             assert!(store.pending("flood10", 0).await.expect("read").is_some());
             let taken = store.take_pending("person", 0).await.expect("take");
             assert_eq!(taken.expect("taken").state.as_deref(), Some("xyz"));
-            assert!(store.take_pending("person", 0).await.expect("take").is_none());
-            assert!(store.pending("flood10", 600).await.expect("read").is_none(), "expired");
+            assert!(
+                store
+                    .take_pending("person", 0)
+                    .await
+                    .expect("take")
+                    .is_none()
+            );
+            assert!(
+                store.pending("flood10", 600).await.expect("read").is_none(),
+                "expired"
+            );
         }
     }
 
@@ -678,13 +714,22 @@ mod tests {
     #[tokio::test]
     async fn as16_a_full_pending_table_evicts_the_largest_holder_in_sql() {
         for store in stores().await {
-            store.insert_pending("person", &pending("10.0.0.1")).await.expect("insert");
+            store
+                .insert_pending("person", &pending("10.0.0.1"))
+                .await
+                .expect("insert");
             for n in 1..PENDING_CAPACITY {
                 // 200 sources: the last ones end up holding the most.
                 let source = format!("10.1.0.{}", n % 200);
-                store.insert_pending(&format!("flood{n}"), &pending(&source)).await.expect("insert");
+                store
+                    .insert_pending(&format!("flood{n}"), &pending(&source))
+                    .await
+                    .expect("insert");
             }
-            store.insert_pending("newcomer", &pending("10.9.9.9")).await.expect("insert");
+            store
+                .insert_pending("newcomer", &pending("10.9.9.9"))
+                .await
+                .expect("insert");
             assert!(store.pending("person", 0).await.expect("read").is_some());
             assert!(store.pending("newcomer", 0).await.expect("read").is_some());
             // 9,999 floods over 200 sources: .0 holds 49, .1 to .199 hold
@@ -705,17 +750,32 @@ mod tests {
     #[tokio::test]
     async fn as16_unused_clients_are_bounded_per_source_and_expire_in_sql() {
         for store in stores().await {
-            store.insert_client(&client("person", "10.0.0.1", 0)).await.expect("insert");
+            store
+                .insert_client(&client("person", "10.0.0.1", 0))
+                .await
+                .expect("insert");
             for n in 0..(UNUSED_CLIENTS_PER_SOURCE + 5) {
                 let id = format!("flood{n}");
-                store.insert_client(&client(&id, "10.0.0.2", n)).await.expect("insert");
+                store
+                    .insert_client(&client(&id, "10.0.0.2", n))
+                    .await
+                    .expect("insert");
             }
             assert!(store.client("person").await.expect("read").is_some());
             assert!(store.client("flood4").await.expect("read").is_none());
             assert!(store.client("flood5").await.expect("read").is_some());
-            store.insert_client(&client("used", "10.0.0.1", 0)).await.expect("insert");
-            assert!(matches!(grant(&*store, "code", "user", "used").await, Redemption::Issued(_)));
-            store.sweep(UNUSED_CLIENT_LIFETIME + 200).await.expect("sweep");
+            store
+                .insert_client(&client("used", "10.0.0.1", 0))
+                .await
+                .expect("insert");
+            assert!(matches!(
+                grant(&*store, "code", "user", "used").await,
+                Redemption::Issued(_)
+            ));
+            store
+                .sweep(UNUSED_CLIENT_LIFETIME + 200)
+                .await
+                .expect("sweep");
             assert!(store.client("person").await.expect("read").is_none());
             let used = store.client("used").await.expect("read").expect("kept");
             assert_eq!(used.unused_since, None);
@@ -728,7 +788,10 @@ mod tests {
     #[tokio::test]
     async fn as03_a_second_redemption_revokes_the_first_in_sql() {
         for store in stores().await {
-            assert!(matches!(grant(&*store, "c1", "u", "app").await, Redemption::Issued(_)));
+            assert!(matches!(
+                grant(&*store, "c1", "u", "app").await,
+                Redemption::Issued(_)
+            ));
             assert!(live(&*store, "access-c1").await);
             let again = redeem(&*store, "c1", "u", "app", "another-family").await;
             assert_eq!(again, Redemption::AlreadyUsed);
@@ -749,23 +812,35 @@ mod tests {
             let mut current = "family-c1.1".to_owned();
             for n in 2..(ACCESS_TOKENS_PER_GRANT + 5) {
                 let next = format!("family-c1.{n}");
-                let found = store.refresh_family(&family, &Digest::of(&current), 0).await;
+                let found = store
+                    .refresh_family(&family, &Digest::of(&current), 0)
+                    .await;
                 let (found_id, _, is_current) = found.expect("read").expect("live");
                 assert_eq!((found_id, is_current), (id, true));
                 let issued = tokens(&format!("access{n}"), Some(&next));
-                let rotation = store.rotate_refresh(id, &Digest::of(&current), &issued).await;
+                let rotation = store
+                    .rotate_refresh(id, &Digest::of(&current), &issued)
+                    .await;
                 assert_eq!(rotation.expect("rotate"), Rotation::Rotated);
                 current = next;
             }
             assert!(!live(&*store, "access-c1").await, "the oldest went");
             assert!(!live(&*store, "access4").await);
             assert!(live(&*store, "access5").await);
-            let old = store.refresh_family(&family, &Digest::of("family-c1.1"), 0).await;
+            let old = store
+                .refresh_family(&family, &Digest::of("family-c1.1"), 0)
+                .await;
             assert!(!old.expect("read").expect("live").2, "a retired token");
             let (retired, next) = (Digest::of("family-c1.1"), tokens("x", None));
             let replay = store.rotate_refresh(id, &retired, &next).await;
             assert_eq!(replay.expect("rotate"), Rotation::Replayed);
-            assert!(store.refresh_family(&family, &Digest::of(&current), 0).await.expect("read").is_none());
+            assert!(
+                store
+                    .refresh_family(&family, &Digest::of(&current), 0)
+                    .await
+                    .expect("read")
+                    .is_none()
+            );
             assert!(!live(&*store, "access5").await, "the grant's tokens went");
         }
     }
@@ -775,12 +850,21 @@ mod tests {
     #[tokio::test]
     async fn as16_grants_are_bounded_per_client_and_user_in_sql() {
         for store in stores().await {
-            assert!(matches!(grant(&*store, "other", "someone", "app").await, Redemption::Issued(_)));
+            assert!(matches!(
+                grant(&*store, "other", "someone", "app").await,
+                Redemption::Issued(_)
+            ));
             for n in 0..=GRANTS_PER_CLIENT_AND_USER {
                 let code = format!("c{n}");
-                assert!(matches!(grant(&*store, &code, "u", "app").await, Redemption::Issued(_)));
+                assert!(matches!(
+                    grant(&*store, &code, "u", "app").await,
+                    Redemption::Issued(_)
+                ));
             }
-            assert!(!live(&*store, "access-c0").await, "the oldest grant of u at app went");
+            assert!(
+                !live(&*store, "access-c0").await,
+                "the oldest grant of u at app went"
+            );
             assert!(live(&*store, "access-c1").await);
             assert!(live(&*store, "access-other").await, "nobody else's");
         }

@@ -16,11 +16,11 @@ use sqlx::{
 };
 
 use super::{
-    AccessRecord, AuthMethod, CLIENT_CAPACITY, Client, CodeRecord, GRANTS_PER_CLIENT_AND_USER,
-    GRANTS_PER_USER, Grant, GrantId, NewTokens, OpenError, PENDING_CAPACITY, PENDING_PER_SOURCE,
-    PendingAuthorization, Redemption, Rotation, SigningKeyRecord, Store, StoreError, UNUSED_CLIENT_LIFETIME,
-    UNUSED_CLIENTS_PER_SOURCE, ValidRequest, ACCESS_TOKENS_PER_GRANT, digest, from_json_list,
-    join, json_list, pending_request, request_columns, split,
+    ACCESS_TOKENS_PER_GRANT, AccessRecord, AuthMethod, CLIENT_CAPACITY, Client, CodeRecord,
+    GRANTS_PER_CLIENT_AND_USER, GRANTS_PER_USER, Grant, GrantId, NewTokens, OpenError,
+    PENDING_CAPACITY, PENDING_PER_SOURCE, PendingAuthorization, Redemption, Rotation,
+    SigningKeyRecord, Store, StoreError, UNUSED_CLIENT_LIFETIME, UNUSED_CLIENTS_PER_SOURCE,
+    ValidRequest, digest, from_json_list, join, json_list, pending_request, request_columns, split,
 };
 use crate::authorization_server::logic::secret::Digest;
 
@@ -48,15 +48,16 @@ pub struct PostgresStore {
 /// logs).
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("PostgresStore").finish_non_exhaustive()
+        formatter
+            .debug_struct("PostgresStore")
+            .finish_non_exhaustive()
     }
 }
 
 impl PostgresStore {
     /// Connects to the database at `url` and migrates it.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
-        let options =
-            PgConnectOptions::from_str(url).map_err(OpenError::connect)?;
+        let options = PgConnectOptions::from_str(url).map_err(OpenError::connect)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -137,7 +138,10 @@ impl Store for PostgresStore {
             return Err(StoreError::Full("clients"));
         }
         let secret = client.secret.as_ref().map(|d| d.as_bytes().to_vec());
-        let (redirect_uris, grant_types) = (json_list(&client.redirect_uris), json_list(&client.grant_types));
+        let (redirect_uris, grant_types) = (
+            json_list(&client.redirect_uris),
+            json_list(&client.grant_types),
+        );
         let method = client.auth_method.name();
         sqlx::query!(
             "INSERT INTO clients (id, secret, auth_method, redirect_uris, grant_types, name, unused_source, unused_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -210,7 +214,10 @@ impl Store for PostgresStore {
             .await?;
         }
         let (error, challenge, resource, scope) = request_columns(&pending.request);
-        let (csrf, session) = (pending.csrf.as_bytes().to_vec(), pending.session.as_bytes().to_vec());
+        let (csrf, session) = (
+            pending.csrf.as_bytes().to_vec(),
+            pending.session.as_bytes().to_vec(),
+        );
         sqlx::query!(
             "INSERT INTO pending (id, client_id, client_name, redirect_uri, state, code_challenge, resource, scope, error, csrf, session, expires_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             id,
@@ -442,7 +449,15 @@ impl Store for PostgresStore {
         )
         .fetch_one(&mut *tx)
         .await?;
-        insert_access(&mut tx, grant_id, &row.client_id, &row.user_name, &row.resource, tokens).await?;
+        insert_access(
+            &mut tx,
+            grant_id,
+            &row.client_id,
+            &row.user_name,
+            &row.resource,
+            tokens,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Rotation::Rotated)
     }
@@ -526,10 +541,9 @@ impl Store for PostgresStore {
                     sqlx::query!("DELETE FROM throttle WHERE window_start <= $1", start)
                         .execute(&mut *tx)
                         .await?;
-                    let rows =
-                        sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle"#)
-                            .fetch_one(&mut *tx)
-                            .await?;
+                    let rows = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle"#)
+                        .fetch_one(&mut *tx)
+                        .await?;
                     if rows >= THROTTLE_CAPACITY {
                         // Full of live windows: not counted by this key.
                         continue;
@@ -629,7 +643,6 @@ impl Store for PostgresStore {
         tx.commit().await?;
         Ok(())
     }
-
 }
 
 /// Stores a grant within the bounds a person's approvals have (rule
@@ -693,10 +706,22 @@ async fn insert_tokens(
     tokens: &NewTokens,
 ) -> Result<(), StoreError> {
     let refresh = tokens.refresh.as_ref().map(|d| d.as_bytes().to_vec());
-    sqlx::query!("UPDATE grants SET refresh = $1 WHERE id = $2", refresh, grant_id)
-        .execute(&mut **tx)
-        .await?;
-    insert_access(tx, grant_id, &grant.client_id, &grant.user, &grant.resource, tokens).await
+    sqlx::query!(
+        "UPDATE grants SET refresh = $1 WHERE id = $2",
+        refresh,
+        grant_id
+    )
+    .execute(&mut **tx)
+    .await?;
+    insert_access(
+        tx,
+        grant_id,
+        &grant.client_id,
+        &grant.user,
+        &grant.resource,
+        tokens,
+    )
+    .await
 }
 
 /// Stores an access token under its grant, dropping the grant's oldest

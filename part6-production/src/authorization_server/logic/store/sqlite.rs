@@ -21,11 +21,11 @@ use sqlx::{
 };
 
 use super::{
-    AccessRecord, AuthMethod, CLIENT_CAPACITY, Client, CodeRecord, GRANTS_PER_CLIENT_AND_USER,
-    GRANTS_PER_USER, Grant, GrantId, NewTokens, OpenError, PENDING_CAPACITY, PENDING_PER_SOURCE,
-    PendingAuthorization, Redemption, Rotation, SigningKeyRecord, Store, StoreError, UNUSED_CLIENT_LIFETIME,
-    UNUSED_CLIENTS_PER_SOURCE, ValidRequest, ACCESS_TOKENS_PER_GRANT, digest, from_json_list,
-    join, json_list, pending_request, request_columns, split,
+    ACCESS_TOKENS_PER_GRANT, AccessRecord, AuthMethod, CLIENT_CAPACITY, Client, CodeRecord,
+    GRANTS_PER_CLIENT_AND_USER, GRANTS_PER_USER, Grant, GrantId, NewTokens, OpenError,
+    PENDING_CAPACITY, PENDING_PER_SOURCE, PendingAuthorization, Redemption, Rotation,
+    SigningKeyRecord, Store, StoreError, UNUSED_CLIENT_LIFETIME, UNUSED_CLIENTS_PER_SOURCE,
+    ValidRequest, digest, from_json_list, join, json_list, pending_request, request_columns, split,
 };
 use crate::authorization_server::logic::secret::Digest;
 
@@ -52,7 +52,9 @@ pub struct SqliteStore {
 /// logs).
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("SqliteStore").finish_non_exhaustive()
+        formatter
+            .debug_struct("SqliteStore")
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,9 +145,10 @@ impl Store for SqliteStore {
             )
             .fetch_one(&mut *tx)
             .await?;
-            let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
-                .fetch_one(&mut *tx)
-                .await?;
+            let total =
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if held >= UNUSED_CLIENTS_PER_SOURCE {
                 sqlx::query!(
                     "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE unused_source = ? ORDER BY unused_since, id LIMIT 1)",
@@ -168,7 +171,10 @@ impl Store for SqliteStore {
             return Err(StoreError::Full("clients"));
         }
         let secret = client.secret.as_ref().map(|d| d.as_bytes().to_vec());
-        let (redirect_uris, grant_types) = (json_list(&client.redirect_uris), json_list(&client.grant_types));
+        let (redirect_uris, grant_types) = (
+            json_list(&client.redirect_uris),
+            json_list(&client.grant_types),
+        );
         let method = client.auth_method.name();
         sqlx::query!(
             "INSERT INTO clients (id, secret, auth_method, redirect_uris, grant_types, name, unused_source, unused_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -240,7 +246,10 @@ impl Store for SqliteStore {
             .await?;
         }
         let (error, challenge, resource, scope) = request_columns(&pending.request);
-        let (csrf, session) = (pending.csrf.as_bytes().to_vec(), pending.session.as_bytes().to_vec());
+        let (csrf, session) = (
+            pending.csrf.as_bytes().to_vec(),
+            pending.session.as_bytes().to_vec(),
+        );
         sqlx::query!(
             "INSERT INTO pending (id, client_id, client_name, redirect_uri, state, code_challenge, resource, scope, error, csrf, session, expires_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             id,
@@ -472,7 +481,15 @@ impl Store for SqliteStore {
         )
         .fetch_one(&mut *tx)
         .await?;
-        insert_access(&mut tx, grant_id, &row.client_id, &row.user_name, &row.resource, tokens).await?;
+        insert_access(
+            &mut tx,
+            grant_id,
+            &row.client_id,
+            &row.user_name,
+            &row.resource,
+            tokens,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Rotation::Rotated)
     }
@@ -548,17 +565,19 @@ impl Store for SqliteStore {
                 .await?
                 .is_some();
             if !known {
-                let rows = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let rows =
+                    sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#)
+                        .fetch_one(&mut *tx)
+                        .await?;
                 if rows >= THROTTLE_CAPACITY {
                     sqlx::query!("DELETE FROM throttle WHERE window_start <= ?", start)
                         .execute(&mut *tx)
                         .await?;
-                    let rows =
-                        sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#)
-                            .fetch_one(&mut *tx)
-                            .await?;
+                    let rows = sqlx::query_scalar!(
+                        r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?;
                     if rows >= THROTTLE_CAPACITY {
                         // Full of live windows: not counted by this key.
                         continue;
@@ -658,7 +677,6 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
-
 }
 
 /// Stores a grant within the bounds a person's approvals have (rule
@@ -722,10 +740,22 @@ async fn insert_tokens(
     tokens: &NewTokens,
 ) -> Result<(), StoreError> {
     let refresh = tokens.refresh.as_ref().map(|d| d.as_bytes().to_vec());
-    sqlx::query!("UPDATE grants SET refresh = ? WHERE id = ?", refresh, grant_id)
-        .execute(&mut **tx)
-        .await?;
-    insert_access(tx, grant_id, &grant.client_id, &grant.user, &grant.resource, tokens).await
+    sqlx::query!(
+        "UPDATE grants SET refresh = ? WHERE id = ?",
+        refresh,
+        grant_id
+    )
+    .execute(&mut **tx)
+    .await?;
+    insert_access(
+        tx,
+        grant_id,
+        &grant.client_id,
+        &grant.user,
+        &grant.resource,
+        tokens,
+    )
+    .await
 }
 
 /// Stores an access token under its grant, dropping the grant's oldest
