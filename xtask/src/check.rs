@@ -330,7 +330,11 @@ pub fn check_target_names(layout: &Layout) -> Result<Vec<Problem>> {
                 continue;
             };
             let line = naming_line(&text, &target.name)
-                .or_else(|| (kind == "lib").then(|| naming_line(&text, &package.name)).flatten())
+                .or_else(|| {
+                    (kind == "lib")
+                        .then(|| naming_line(&text, &package.name))
+                        .flatten()
+                })
                 .unwrap_or(1);
             if let Some((other, other_line)) = seen.get(&target.name) {
                 problems.push(Problem {
@@ -353,12 +357,14 @@ pub fn check_target_names(layout: &Layout) -> Result<Vec<Problem>> {
 /// The 1-based line of the manifest that names `name` (`name = "name"`),
 /// if any: an inferred target has none.
 fn naming_line(manifest: &str, name: &str) -> Option<usize> {
-    manifest.lines().position(|line| {
-        workspace::key_value(line.trim(), "name")
-            .and_then(workspace::unquote)
-            .is_some_and(|value| value == name)
-    })
-    .map(|index| index + 1)
+    manifest
+        .lines()
+        .position(|line| {
+            workspace::key_value(line.trim(), "name")
+                .and_then(workspace::unquote)
+                .is_some_and(|value| value == name)
+        })
+        .map(|index| index + 1)
 }
 
 /// (e) Every `ANCHOR` has an `ANCHOR_END` in the same file, every

@@ -167,7 +167,10 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
     ];
     let origin = if part.number == 6 {
         let database = logs.join(PART6_FILES[0]);
-        as_env.push(("AS_DATABASE_URL", format!("sqlite://{}", database.display())));
+        as_env.push((
+            "AS_DATABASE_URL",
+            format!("sqlite://{}", database.display()),
+        ));
         format!("part 6's, on SQLite at {}", relative(&database))
     } else {
         "part 3's".to_owned()
@@ -220,13 +223,19 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
     if part.number == 6 && status == 0 {
         // The RS too: it keeps the AS's keys in memory, and a fresh one must
         // fetch them from the restarted AS, which must still have them.
-        header("Killing both servers (SIGKILL) and starting them again; the AS on the same database");
+        header(
+            "Killing both servers (SIGKILL) and starting them again; the AS on the same database",
+        );
         for server in [&mut authorization_server, &mut resource_server] {
             let started = Instant::now();
             server.restart()?;
             ready(server, started);
         }
-        extra.extend(["--no-browser".to_owned(), "--login-timeout".to_owned(), "5".to_owned()]);
+        extra.extend([
+            "--no-browser".to_owned(),
+            "--login-timeout".to_owned(),
+            "5".to_owned(),
+        ]);
         header(&format!(
             "Running the client again with the tokens it cached before the kill, and no browser:\n    \
              {} {}",

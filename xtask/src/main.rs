@@ -42,8 +42,8 @@ mod diff;
 mod interop;
 mod mutants;
 mod postgres;
-mod sqlx_prepare;
 mod process;
+mod sqlx_prepare;
 #[cfg(feature = "net")]
 mod stress;
 mod test;

@@ -64,7 +64,11 @@ pub fn run(args: &[String]) -> Result<()> {
             .stdin(sql)
             .status()
             .context("cannot run sqlite3")?;
-        ensure!(status.success(), "sqlite3 failed on {}", migration.display());
+        ensure!(
+            status.success(),
+            "sqlite3 failed on {}",
+            migration.display()
+        );
     }
     record(
         &root,
@@ -78,7 +82,14 @@ pub fn run(args: &[String]) -> Result<()> {
     let url = postgres.url();
     for migration in migrations(&part.join("migrations/postgres"))? {
         let status = Command::new("psql")
-            .args(["--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", &url, "--file"])
+            .args([
+                "--quiet",
+                "--set",
+                "ON_ERROR_STOP=1",
+                "--dbname",
+                &url,
+                "--file",
+            ])
             .arg(&migration)
             .stdout(Stdio::null())
             .status()
@@ -112,15 +123,22 @@ pub fn run(args: &[String]) -> Result<()> {
 /// connected to `database_url` and writing their data to `out`.
 fn record(root: &Path, feature: &str, database_url: &str, out: &Path) -> Result<()> {
     // The macros run only when the crate is compiled: make sure it is.
-    let store = root.join(PART).join(format!(
-        "src/authorization_server/logic/store/{feature}.rs"
-    ));
+    let store = root
+        .join(PART)
+        .join(format!("src/authorization_server/logic/store/{feature}.rs"));
     let source = fs::read(&store).with_context(|| format!("cannot read {}", store.display()))?;
     fs::write(&store, source).with_context(|| format!("cannot touch {}", store.display()))?;
     println!("sqlx-prepare: checking the {feature} store's queries against a live database");
     let status = Command::new(process::cargo())
         .current_dir(root)
-        .args(["check", "--quiet", "-p", PART, "--lib", "--no-default-features"])
+        .args([
+            "check",
+            "--quiet",
+            "-p",
+            PART,
+            "--lib",
+            "--no-default-features",
+        ])
         .args(["--features", feature])
         .env("SQLX_OFFLINE", "false")
         .env("DATABASE_URL", database_url)
@@ -153,7 +171,11 @@ fn contents(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     }
     for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         files.insert(name, fs::read(&path)?);
     }
     Ok(files)

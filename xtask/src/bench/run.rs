@@ -107,7 +107,11 @@ impl Results {
             .map(ScenarioResult::errors)
             .sum::<u64>()
             + self.full_flow.errors()
-            + self.store_flows.iter().map(ScenarioResult::errors).sum::<u64>()
+            + self
+                .store_flows
+                .iter()
+                .map(ScenarioResult::errors)
+                .sum::<u64>()
     }
 
     /// Every full-flow row: part 5's in memory, then part 6's on its databases.
@@ -429,7 +433,11 @@ impl StoreServers {
                 format!("sqlite://{}", sqlite_dir.path().join("as.db").display()),
                 "as-sqlite.log",
             ),
-            ("full-flow (part 6, PostgreSQL)", postgres.url(), "as-postgres.log"),
+            (
+                "full-flow (part 6, PostgreSQL)",
+                postgres.url(),
+                "as-postgres.log",
+            ),
         ];
         let ports: [u16; 2] = crate::process::free_ports()?;
         let mut servers = Vec::new();
