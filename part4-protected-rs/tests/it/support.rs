@@ -384,9 +384,15 @@ pub async fn exchange_code(
 
 /// Asks `/introspect` about `token` as the resource server.
 pub async fn introspect(issuer: &str, token: &str) -> Value {
+    introspect_as(issuer, token, RS_CLIENT_ID, RS_CLIENT_SECRET).await
+}
+
+/// Asks `/introspect` about `token` as the client `id` with `secret`
+/// (Basic), and expects 200.
+pub async fn introspect_as(issuer: &str, token: &str, id: &str, secret: &str) -> Value {
     let response = http()
         .post(format!("{issuer}/introspect"))
-        .basic_auth(RS_CLIENT_ID, Some(RS_CLIENT_SECRET))
+        .basic_auth(id, Some(secret))
         .form(&[("token", token)])
         .send()
         .await

@@ -5,8 +5,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    RESOURCE, RS_CLIENT_ID, RS_CLIENT_SECRET, TestAs, http, introspect, obtain_tokens,
-    token_request,
+    RESOURCE, RS_CLIENT_ID, RS_CLIENT_SECRET, TestAs, http, introspect, introspect_as,
+    obtain_tokens, token_request,
 };
 
 /// AS-09: introspection without resource-server credentials ⇒ 401 invalid_client.
@@ -160,19 +160,6 @@ async fn p606_a_resource_server_reads_only_its_own_tokens() {
         .await
         .expect("introspect");
     assert_eq!(crossed.status(), reqwest::StatusCode::UNAUTHORIZED);
-}
-
-/// Asks `/introspect` about `token` as the resource server `id`.
-async fn introspect_as(issuer: &str, token: &str, id: &str, secret: &str) -> serde_json::Value {
-    let response = http()
-        .post(format!("{issuer}/introspect"))
-        .basic_auth(id, Some(secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .expect("introspect");
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
-    response.json().await.expect("introspection JSON")
 }
 
 /// AS-05: a resource other than the authorized one at the token endpoint ⇒ invalid_target.
