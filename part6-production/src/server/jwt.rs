@@ -72,6 +72,8 @@ type Keys = HashMap<String, DecodingKey>;
 pub struct JwtVerifier {
     http: reqwest::Client,
     settings: Arc<AuthSettings>,
+    /// The checks every token gets, built once from the settings.
+    validation: Validation,
     keys: RwLock<Arc<Keys>>,
     /// When the set was last fetched; held during a fetch, so concurrent
     /// misses wait for one fetch instead of each making their own.
@@ -90,9 +92,18 @@ impl std::fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     pub fn new(http: reqwest::Client, settings: Arc<AuthSettings>) -> Self {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[settings.authorization_server.as_str()]);
+        validation.set_audience(&[settings.resource.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Time is checked in `verify` against this server's clock, which
+        // tests can move; the library would read the system clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         Self {
             http,
             settings,
+            validation,
             keys: RwLock::new(Arc::default()),
             fetched: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
@@ -122,15 +133,7 @@ impl JwtVerifier {
             return Ok(Verdict::Inactive);
         };
         let settings = &self.settings;
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[settings.authorization_server.as_str()]);
-        validation.set_audience(&[settings.resource.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Time is checked below against this server's clock, which tests
-        // can move; the library would read the system clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        let Ok(data) = jsonwebtoken::decode::<Claims>(token, &key, &validation) else {
+        let Ok(data) = jsonwebtoken::decode::<Claims>(token, &key, &self.validation) else {
             return Ok(Verdict::Inactive);
         };
         let claims = data.claims;

@@ -113,10 +113,7 @@ impl Provider {
             source: source.to_string(),
         };
         let scope = (pending.request.as_ref().map(|r| r.scope.clone())).unwrap_or_default();
-        (self.store.insert_pending(&pending_id, &pending).await).map_err(|error| {
-            tracing::error!(%error, "cannot store a sign-in in progress");
-            PageError::Busy
-        })?;
+        self.store.insert_pending(&pending_id, &pending).await?;
         Ok(LoginPrompt {
             pending_id,
             csrf,

@@ -75,8 +75,7 @@ impl Provider {
     // ANCHOR: login
     /// Answers a submitted login form (rule AS-10, AS-11, AS-12, AS-15).
     pub async fn login(&self, attempt: LoginAttempt) -> Result<LoginOutcome, PageError> {
-        let pending = (self.store.pending(&attempt.pending_id, self.now()).await)
-            .map_err(busy)?
+        let pending = (self.store.pending(&attempt.pending_id, self.now()).await)?
             .ok_or(PageError::Expired)?;
         let session_ok = (attempt.session.as_deref())
             .is_some_and(|session| pending.session.matches(&Digest::of(session)));
@@ -90,7 +89,7 @@ impl Provider {
             let counted = self
                 .throttle
                 .begin(&*self.store, &attempt.username, source, now);
-            let Some(counted) = counted.await.map_err(busy)? else {
+            let Some(counted) = counted.await? else {
                 return Ok(LoginOutcome::Throttled(prompt(
                     "Too many failed sign-ins. Wait a few minutes and try again.",
                 )));
@@ -109,16 +108,12 @@ impl Provider {
                 tracing::info!(%source, "failed sign-in");
                 return Ok(LoginOutcome::Retry(prompt("Wrong user name or password.")));
             }
-            self.throttle
-                .succeeded(&*self.store, counted)
-                .await
-                .map_err(busy)?;
+            self.throttle.succeeded(&*self.store, counted).await?;
         }
         // Taken out in one statement: of two posts of this form, at one
         // instance or two, only one gets past here.
-        let pending = (self.store.take_pending(&attempt.pending_id, now).await)
-            .map_err(busy)?
-            .ok_or(PageError::Expired)?;
+        let pending =
+            (self.store.take_pending(&attempt.pending_id, now).await)?.ok_or(PageError::Expired)?;
         let result = match (attempt.approve, &pending.request) {
             (false, _) => Err(OAuthError::AccessDenied),
             (true, Err(error)) => Err(error.clone()),
@@ -181,11 +176,4 @@ impl Provider {
             problem: Some(problem),
         }
     }
-}
-
-/// A store that cannot answer, to the person at the browser: busy, try
-/// again (503 with `Retry-After`).
-fn busy(error: crate::authorization_server::logic::store::StoreError) -> PageError {
-    tracing::error!(%error, "store step failed during a sign-in");
-    PageError::Busy
 }

@@ -22,7 +22,7 @@ use std::{collections::HashMap, sync::Mutex};
 use async_trait::async_trait;
 
 use super::secret::Digest;
-use crate::authorization_server::error::OAuthError;
+use crate::authorization_server::error::{OAuthError, PageError};
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -255,6 +255,15 @@ impl From<StoreError> for OAuthError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "store step failed");
         OAuthError::TemporarilyUnavailable
+    }
+}
+
+/// The same, to the person at the browser: the busy page, 503 with
+/// `Retry-After`.
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store step failed");
+        PageError::Busy
     }
 }
 

@@ -138,6 +138,10 @@ impl Store for SqliteStore {
             Some((source, since)) => (Some(source.as_str()), Some(*since)),
             None => (None, None),
         };
+        let mut total =
+            sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
+                .fetch_one(&mut *tx)
+                .await?;
         if let Some(source) = source {
             let held = sqlx::query_scalar!(
                 r#"SELECT count(*) AS "n!: i64" FROM clients WHERE unused_source = ?"#,
@@ -145,28 +149,23 @@ impl Store for SqliteStore {
             )
             .fetch_one(&mut *tx)
             .await?;
-            let total =
-                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
-                    .fetch_one(&mut *tx)
-                    .await?;
             if held >= UNUSED_CLIENTS_PER_SOURCE {
-                sqlx::query!(
+                let removed = sqlx::query!(
                     "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE unused_source = ? ORDER BY unused_since, id LIMIT 1)",
                     source
                 )
                 .execute(&mut *tx)
                 .await?;
+                total -= i64::try_from(removed.rows_affected()).unwrap_or(0);
             } else if total >= CLIENT_CAPACITY {
-                sqlx::query!(
+                let removed = sqlx::query!(
                     "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE unused_source = (SELECT unused_source FROM clients WHERE unused_source IS NOT NULL GROUP BY unused_source ORDER BY count(*) DESC LIMIT 1) ORDER BY unused_since, id LIMIT 1) -- sqlite"
                 )
                 .execute(&mut *tx)
                 .await?;
+                total -= i64::try_from(removed.rows_affected()).unwrap_or(0);
             }
         }
-        let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
-            .fetch_one(&mut *tx)
-            .await?;
         if total >= CLIENT_CAPACITY {
             return Err(StoreError::Full("clients"));
         }
