@@ -1,9 +1,9 @@
 //! An MCP client that authorizes itself with OAuth 2.1 when the
 //! server asks (MCP 2025-11-25 §Authorization; rule CL-01 … CL-07).
 //!
-//! [`run`] is the whole program: connect, list tools, call `greet` without a
-//! token, call `server_time`, and when the server answers 401 do the flow
-//! below and retry. The modules, in the order the flow uses them:
+//! [`run`] is the whole program: connect, list tools, call the tools of
+//! `--call` (by default `greet` without a token, then `server_time`), and
+//! when the server answers 401 do the flow below and retry. The modules, in the order the flow uses them:
 //!
 //! - [`options`]: the command line ([`Options`]); [`outcome`]: what a run returns.
 //! - [`resource`]: the canonical server URL, which is also the RFC 8707 `resource`;
@@ -103,16 +103,25 @@ pub async fn run(
         names: tools.clone(),
     });
 
+    if let Some(missing) = (options.call.iter()).find(|tool| !tools.contains(tool)) {
+        return Err(ClientError::Mcp {
+            request: format!("tools/call {missing}"),
+            reason: format!("the server lists no such tool; it has {}", tools.join(", ")),
+        });
+    }
     let mut calls = Vec::new();
-    let greet = serde_json::json!({ "name": options.name });
-    for (tool, arguments) in [("greet", greet), ("server_time", serde_json::json!({}))] {
-        let mut params = CallToolRequestParams::new(tool);
+    for tool in &options.call {
+        let arguments = match tool.as_str() {
+            "greet" => serde_json::json!({ "name": options.name }),
+            _ => serde_json::json!({}),
+        };
+        let mut params = CallToolRequestParams::new(tool.clone());
         if let serde_json::Value::Object(map) = arguments.clone() {
             params = params.with_arguments(map);
         }
         let result = flow.call_tool(&mut session, params).await?;
         calls.push(ToolCall {
-            tool: tool.into(),
+            tool: tool.clone(),
             arguments,
             result,
         });

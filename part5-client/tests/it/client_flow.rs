@@ -121,3 +121,20 @@ async fn cl05_gives_up_after_one_upgrade() {
     assert_eq!(error.exit_code(), 2);
     mocks.with(|state| assert_eq!(state.authorize_queries.len(), 2));
 }
+
+/// `--call` picks the tools and their order: `server_time` first logs in
+/// at once, and `greet` then goes out with the token.
+#[tokio::test]
+async fn call_option_sets_the_tools_and_their_order() {
+    let mocks = Mocks::start(Behaviour::default()).await;
+    let options = Options {
+        call: vec!["server_time".into(), "greet".into()],
+        ..Options::for_tests(&mocks.mcp_url)
+    };
+    let (result, _) = run_with(&options, false).await;
+    let outcome = result.expect("the run succeeds");
+    let called: Vec<&str> = (outcome.calls.iter()).map(|c| c.tool.as_str()).collect();
+    assert_eq!(called, ["server_time", "greet"]);
+    assert_eq!(text(&outcome, "greet"), "Hello, world!");
+    assert_eq!(outcome.logins, 1);
+}

@@ -243,3 +243,29 @@ async fn cl02_http_endpoint_in_as_metadata_is_refused() {
         });
     }
 }
+
+/// A `--call` tool the server does not list stops the run before any tool
+/// is called, naming the tool and the ones there are (exit code 1).
+#[tokio::test]
+async fn call_of_an_unlisted_tool_is_refused_before_any_call() {
+    let mocks = Mocks::start(Behaviour::default()).await;
+    let options = Options {
+        call: vec!["greet".into(), "server_tim".into()],
+        ..Options::for_tests(&mocks.mcp_url)
+    };
+    let (result, _) = run_with(&options, false).await;
+    let error = result.expect_err("refused");
+    assert_eq!(
+        error.to_string(),
+        "MCP request `tools/call server_tim` failed: the server lists no such tool; \
+         it has greet, server_time"
+    );
+    assert_eq!(error.exit_code(), 1);
+    mocks.with(|state| {
+        assert!(
+            !(state.rs_methods.iter()).any(|(method, _)| method == "tools/call"),
+            "{:?}",
+            state.rs_methods
+        );
+    });
+}

@@ -12,9 +12,9 @@ use super::registration::ClientIdentity;
         env!("CARGO_PKG_NAME"),
         ": an MCP client that logs in with OAuth 2.1 when the server asks for it"
     ),
-    long_about = "Connects to an MCP server, lists its tools, calls `greet` without a token and \
-                  then `server_time`. When the server answers 401 it discovers the authorization \
-                  server, registers, opens the login page in your browser and retries with the token.\n\n\
+    long_about = "Connects to an MCP server, lists its tools and calls those of `--call` in \
+                  order, by default `greet` without a token and then `server_time`. When the \
+                  server answers 401 it discovers the authorization server, registers, opens the login page in your browser and retries with the token.\n\n\
                   Exit codes: 0 success, 1 error, 2 authorization failed or denied, 130 interrupted."
 )]
 pub struct Options {
@@ -65,6 +65,16 @@ pub struct Options {
     /// The name `greet` greets.
     #[arg(long, default_value = "world")]
     pub name: String,
+    /// The tools to call, in order, comma-separated. `greet` is given
+    /// `--name`; every other tool is called without arguments. A tool the
+    /// server does not list is an error, before anything is called.
+    #[arg(
+        long,
+        env = "MCP_CALL",
+        value_delimiter = ',',
+        default_value = "greet,server_time"
+    )]
+    pub call: Vec<String>,
     /// Print the results as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
@@ -117,6 +127,7 @@ impl Options {
             login_timeout: 300,
             token_cache: None,
             name: "world".into(),
+            call: vec!["greet".into(), "server_time".into()],
             json: false,
             protocol: Protocol::Auto,
             log_level: DEFAULT_LOG_FILTER.into(),
