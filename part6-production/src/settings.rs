@@ -49,13 +49,15 @@ pub struct Config {
         default_value = "http://localhost:9000"
     )]
     pub auth_server_url: String,
-    /// Tools that need a token, comma-separated; `*` protects the whole
-    /// endpoint, `initialize` and `tools/list` included.
+    /// Tools that need a token, comma-separated, each with the scope it
+    /// needs (`server_time=time:read`); a tool without `=scope` needs
+    /// `RS_REQUIRED_SCOPE`. `*` protects the whole endpoint, `initialize`
+    /// and `tools/list` included, with `RS_REQUIRED_SCOPE` (rule P6-05).
     #[arg(
         long,
         env = "RS_REQUIRE_AUTH_FOR_TOOLS",
         value_delimiter = ',',
-        default_value = "server_time"
+        default_value = "server_time=time:read,whoami=account:read"
     )]
     pub require_auth_for_tools: Vec<String>,
     /// The canonical URL of this MCP endpoint (RFC 8707 resource indicator):
@@ -77,7 +79,8 @@ pub struct Config {
         hide_default_value = true
     )]
     pub client_secret: String,
-    /// Scope a token needs to call a protected tool.
+    /// Scope a token needs to call a protected tool that names none of
+    /// its own, and any call when `*` protects the whole endpoint.
     #[arg(long, env = "RS_REQUIRED_SCOPE", default_value = "mcp:tools")]
     pub required_scope: String,
     /// How long an introspection result is reused, in seconds (`60`) or
@@ -166,7 +169,9 @@ impl Config {
             allowed_origins: Vec::new(),
             auth_enabled: true,
             auth_server_url: auth_server_url.into(),
-            require_auth_for_tools: vec!["server_time".into()],
+            // One scope for every protected tool, as in part 5; the tests
+            // of per-tool scopes (rule P6-05) name them.
+            require_auth_for_tools: vec!["server_time".into(), "whoami".into()],
             public_url: "http://localhost:8000/mcp".into(),
             client_id: "mcp-resource-server".into(),
             client_secret: "demo-resource-server-secret".into(),
@@ -206,18 +211,47 @@ impl Config {
                 "must be more than zero",
             ));
         }
-        if self.required_scope.trim().is_empty() || self.required_scope.contains(' ') {
+        let required_scope = self.required_scope.trim();
+        if !is_scope_token(required_scope) {
             return Err(ConfigError::Invalid(
                 "RS_REQUIRED_SCOPE",
-                "must be one scope",
+                "must be one scope (RFC 6749 §3.3: printable ASCII, no space, quote or backslash)",
             ));
         }
-        let tools: Vec<String> = self
-            .require_auth_for_tools
-            .iter()
-            .map(|tool| tool.trim().to_owned())
-            .filter(|tool| !tool.is_empty())
-            .collect();
+        let mut tools: Vec<(String, String)> = Vec::new();
+        let mut protect_everything = false;
+        for entry in (self.require_auth_for_tools.iter()).map(|entry| entry.trim()) {
+            let (tool, scope) = match entry.split_once('=') {
+                Some((tool, scope)) => (tool.trim(), scope.trim()),
+                None => (entry, required_scope),
+            };
+            if entry.is_empty() {
+                continue;
+            }
+            if tool == "*" {
+                if scope != required_scope {
+                    return Err(ConfigError::Invalid(
+                        "RS_REQUIRE_AUTH_FOR_TOOLS",
+                        "`*` takes RS_REQUIRED_SCOPE; give it no scope of its own",
+                    ));
+                }
+                protect_everything = true;
+                continue;
+            }
+            if tool.is_empty() || !is_scope_token(scope) {
+                return Err(ConfigError::Invalid(
+                    "RS_REQUIRE_AUTH_FOR_TOOLS",
+                    "each entry is a tool name, or `tool=scope` with one scope (RFC 6749 §3.3)",
+                ));
+            }
+            if tools.iter().any(|(known, _)| known == tool) {
+                return Err(ConfigError::Invalid(
+                    "RS_REQUIRE_AUTH_FOR_TOOLS",
+                    "a tool is named twice",
+                ));
+            }
+            tools.push((tool.to_owned(), scope.to_owned()));
+        }
         // RFC 9728 §3.1: the metadata of `https://host/mcp` lives at
         // `https://host/.well-known/oauth-protected-resource/mcp`.
         // The normalised form (lower-case host, no default port) is the one
@@ -242,8 +276,8 @@ impl Config {
                 .collect(),
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
-            required_scope: self.required_scope.trim().to_owned(),
-            protect_everything: tools.iter().any(|tool| tool == "*"),
+            required_scope: required_scope.to_owned(),
+            protect_everything,
             protected_tools: tools,
             cache_ttl: self.introspection_cache_ttl,
             timeout: self.introspection_timeout,
@@ -271,8 +305,10 @@ pub struct AuthSettings {
     pub introspect_tools: Vec<String>,
     pub client_id: String,
     pub client_secret: String,
+    /// The scope of `*` and of protected tools that name none.
     pub required_scope: String,
-    pub protected_tools: Vec<String>,
+    /// Each protected tool and the scope it needs (rule P6-05).
+    pub protected_tools: Vec<(String, String)>,
     pub protect_everything: bool,
     pub cache_ttl: Duration,
     pub timeout: Duration,
@@ -291,8 +327,45 @@ pub enum TokenCheck {
 impl AuthSettings {
     /// Whether calling `tool` needs a token.
     pub fn is_protected(&self, tool: &str) -> bool {
-        self.protect_everything || self.protected_tools.iter().any(|name| name == tool)
+        self.protect_everything || self.scope_of(tool).is_some()
     }
+
+    /// The scope a call of `tool` needs, when the tool is protected by name.
+    pub fn scope_of(&self, tool: &str) -> Option<&str> {
+        (self.protected_tools.iter())
+            .find(|(name, _)| name == tool)
+            .map(|(_, scope)| scope.as_str())
+    }
+
+    /// Every scope some call needs, each once: what the protected-resource
+    /// metadata lists as `scopes_supported` (RFC 9728 §2).
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = Vec::new();
+        let everything = self
+            .protect_everything
+            .then_some(self.required_scope.as_str());
+        for scope in everything
+            .into_iter()
+            .chain(self.protected_tools.iter().map(|(_, s)| s.as_str()))
+        {
+            if !scopes.iter().any(|known| known == scope) {
+                scopes.push(scope.to_owned());
+            }
+        }
+        if scopes.is_empty() {
+            scopes.push(self.required_scope.clone());
+        }
+        scopes
+    }
+}
+
+/// One scope token of RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`, so that it
+/// can stand inside a quoted `scope="…"` challenge unescaped.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// A configuration that cannot work; start-up stops with this message.
@@ -354,6 +427,54 @@ mod tests {
         );
         assert!(settings.is_protected("server_time"));
         assert!(!settings.is_protected("greet"));
+    }
+
+    /// P6-05: the defaults give each protected tool its own scope, and the
+    /// metadata lists each scope once.
+    #[test]
+    fn p605_each_tool_names_its_scope() {
+        use clap::Parser;
+        let config = Config::try_parse_from(["rs"]).expect("defaults parse");
+        let settings = config.validate().expect("valid");
+        assert_eq!(settings.scope_of("server_time"), Some("time:read"));
+        assert_eq!(settings.scope_of("whoami"), Some("account:read"));
+        assert_eq!(settings.scope_of("greet"), None);
+        assert_eq!(settings.scopes_supported(), ["time:read", "account:read"]);
+
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.require_auth_for_tools = ["*", "whoami=account:read", "server_time"]
+            .map(str::to_owned)
+            .to_vec();
+        let settings = config.validate().expect("valid");
+        assert!(settings.is_protected("greet"));
+        assert_eq!(settings.scope_of("server_time"), Some("mcp:tools"));
+        assert_eq!(settings.scopes_supported(), ["mcp:tools", "account:read"]);
+    }
+
+    /// P6-05: a scope that could break out of the quoted `scope="…"` of a
+    /// challenge, a tool named twice, or `*` with its own scope stop start-up.
+    #[test]
+    fn p605_bad_tool_scopes_are_refused() {
+        for entries in [
+            vec!["server_time=time read"],
+            vec!["server_time=a\"b"],
+            vec!["server_time="],
+            vec!["=time:read"],
+            vec!["server_time=a", "server_time=b"],
+            vec!["*=admin"],
+        ] {
+            let mut config = Config::for_tests("http://localhost:9000");
+            config.require_auth_for_tools = entries.iter().map(|e| (*e).to_owned()).collect();
+            let error = config.validate().expect_err("refused");
+            assert!(
+                error.to_string().contains("RS_REQUIRE_AUTH_FOR_TOOLS"),
+                "{entries:?}: {error}"
+            );
+        }
+        let mut config = Config::for_tests("http://localhost:9000");
+        config.required_scope = "a\"b".into();
+        let error = config.validate().expect_err("refused");
+        assert!(error.to_string().contains("RS_REQUIRED_SCOPE"), "{error}");
     }
 
     #[test]

@@ -51,6 +51,17 @@ pub struct ServerTime {
     /// The same instant for people: `Friday, 27 November 2026 03:28:23 UTC`.
     pub formatted: String,
 }
+
+/// Structured result of `whoami`: what the access token says of its holder.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Caller {
+    /// The user the token was issued to (its `sub`).
+    pub subject: String,
+    /// The client the user authorized.
+    pub client_id: String,
+    /// The scopes the token grants.
+    pub scopes: Vec<String>,
+}
 // ANCHOR_END: tool_types
 
 // ANCHOR: tools
@@ -116,6 +127,29 @@ impl DemoServer {
             formatted: now.format("%A, %-d %B %Y %H:%M:%S UTC").to_string(),
         }))
     }
+
+    /// Tell the caller who the server thinks they are. It needs a scope of
+    /// its own (`account:read` by default), so a client that logged in for
+    /// `server_time` alone has to ask for more (rule P6-05).
+    #[tool(
+        description = "Who you are to this server: your user, your client and your token's scopes. Requires authorization."
+    )]
+    pub async fn whoami(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<Caller>, ErrorData> {
+        let Some(principal) = self.require_principal("whoami", &context)? else {
+            return Err(ErrorData::invalid_request(
+                "whoami tells who signed in, and this call carries no access token",
+                None,
+            ));
+        };
+        Ok(Json(Caller {
+            subject: principal.subject.clone(),
+            client_id: principal.client_id.clone(),
+            scopes: principal.scopes.clone(),
+        }))
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -123,23 +157,27 @@ impl ServerHandler for DemoServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(&self.name, env!("CARGO_PKG_VERSION")))
-            .with_instructions("Demo tools: greet someone, or ask the server for the time.")
+            .with_instructions(
+                "Demo tools: greet someone, ask the server for the time, or ask who you are.",
+            )
     }
 }
 // ANCHOR_END: tools
 
 // ANCHOR: require_principal
 impl DemoServer {
-    /// Refuses a protected tool when the request carries no [`Principal`].
-    fn require_principal(
+    /// Refuses a protected tool when the request carries no [`Principal`],
+    /// or one without the tool's scope; returns the caller, if any.
+    fn require_principal<'c>(
         &self,
         tool: &str,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
+        context: &'c RequestContext<RoleServer>,
+    ) -> Result<Option<&'c Principal>, ErrorData> {
         let protected = self
             .auth
             .as_ref()
             .is_some_and(|auth| auth.is_protected(tool));
+        let scope = (self.auth.as_ref()).and_then(|auth| auth.scope_of(tool));
         // rmcp puts the HTTP request's parts into the context; borrowing them
         // avoids copying every header on every call.
         let principal = context
@@ -148,8 +186,17 @@ impl DemoServer {
             .and_then(|parts| parts.extensions.get::<Principal>());
         match principal {
             Some(principal) if protected => {
+                if let Some(scope) = scope
+                    && !principal.scopes.iter().any(|granted| granted == scope)
+                {
+                    // As below: the HTTP layer answers 403 first.
+                    return Err(ErrorData::internal_error(
+                        format!("{tool} needs the scope {scope}, and the caller's token lacks it"),
+                        None,
+                    ));
+                }
                 tracing::debug!(sub = %principal.subject, tool, "authorized tool call");
-                Ok(())
+                Ok(Some(principal))
             }
             // The HTTP layer should have answered 401; reaching here is a bug
             // in the routing rules, so say so rather than blame the client.
@@ -157,7 +204,7 @@ impl DemoServer {
                 format!("{tool} requires an authenticated caller, and none was established"),
                 None,
             )),
-            _ => Ok(()),
+            _ => Ok(principal),
         }
     }
 }

@@ -16,7 +16,11 @@
 //!
 //! `cargo xtask demo --part 6` runs part 6's binaries the same way, with the
 //! authorization server on a fresh SQLite file, then shows what part 6 is
-//! for: it kills both servers (SIGKILL), starts them again, the AS on the
+//! for. The client also calls `whoami`, which needs a scope of its own, so
+//! it logs in once for `server_time` and steps up once for the union of
+//! both scopes; the demo fails unless it did, and unless the token it
+//! cached is a signed JWT (`typ: at+jwt`, ES256) with both scopes. Then it
+//! kills both servers (SIGKILL), starts them again, the AS on the
 //! same file, and runs the client a second time with the tokens it cached;
 //! the restarted RS fetches the restarted AS's signing keys, which the
 //! database kept, so the token issued before the kill still checks, and no
@@ -212,6 +216,7 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
     let mut extra = vec!["--server-url".to_owned(), mcp_url.clone()];
     if part.number == 6 {
         extra.extend(["--token-cache".to_owned(), cache.display().to_string()]);
+        extra.extend(["--call".to_owned(), "greet,server_time,whoami".to_owned()]);
     }
     header(&format!(
         "Running the client: {} {}\n    \
@@ -219,8 +224,10 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
         part.bin("client"),
         extra.join(" ")
     ));
-    let mut status = run_client(client, &extra, &browser).await?;
+    let (mut status, output) = run_client(client, &extra, &browser).await?;
     if part.number == 6 && status == 0 {
+        header("Checking the step-up and the token the client cached");
+        check_step_up(&output, &cache)?;
         // The RS too: it keeps the AS's keys in memory, and a fresh one must
         // fetch them from the restarted AS, which must still have them.
         header(
@@ -242,7 +249,7 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
             part.bin("client"),
             extra.join(" ")
         ));
-        status = run_client(client, &extra, &browser).await?;
+        status = run_client(client, &extra, &browser).await?.0;
     }
     header("Stopping the servers");
     drop(resource_server);
@@ -259,10 +266,65 @@ fn ready(server: &Server, started: Instant) {
     );
 }
 
-/// Runs the client in the foreground, its output going straight to ours.
-/// Its status is polled rather than awaited, so the child stays in a
-/// [`ChildGuard`] that kills and reaps it if this future is dropped.
-async fn run_client(client: &Path, args: &[String], browser: &str) -> Result<i32> {
+/// What the part-6 client must have done: one login, then one step-up for
+/// the union of the two scopes (rule CL-05, P6-05), ending with a signed
+/// access token (P6-03) for both. Prints what it found, never the token.
+fn check_step_up(output: &str, cache: &Path) -> Result<()> {
+    const UNION: &str = "time:read account:read";
+    let logins = output.matches("requesting scopes \"time:read\"").count();
+    let step_ups = (output.matches(&format!("re-authorizing for scopes \"{UNION}\""))).count();
+    if (logins, step_ups) != (1, 1) {
+        bail!(
+            "the client should log in once for time:read and step up once for \"{UNION}\"; \
+             it logged in {logins} time(s) and stepped up {step_ups} time(s)"
+        );
+    }
+    let text = fs::read_to_string(cache)
+        .with_context(|| format!("cannot read the token cache {}", cache.display()))?;
+    let cached: serde_json::Value =
+        serde_json::from_str(&text).context("the token cache is not JSON")?;
+    let token = cached["credentials"]["token_response"]["access_token"]
+        .as_str()
+        .context("the token cache holds no access token")?;
+    let part = |n: usize| -> Result<serde_json::Value> {
+        use base64::Engine as _;
+        let segment = token
+            .split('.')
+            .nth(n)
+            .context("the access token is not a JWT")?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .context("the access token is not a JWT (bad base64url)")?;
+        serde_json::from_slice(&bytes).context("the access token is not a JWT (bad JSON)")
+    };
+    let (header, claims) = (part(0)?, part(1)?);
+    if header["typ"] != "at+jwt" || header["alg"] != "ES256" || claims["scope"] != UNION {
+        bail!(
+            "the cached access token should be an ES256 JWT with typ at+jwt and scope \"{UNION}\"; \
+             its header says typ {} alg {}, its scope is {}",
+            header["typ"],
+            header["alg"],
+            claims["scope"]
+        );
+    }
+    let lifetime = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
+    println!(
+        "    one login for time:read, then one step-up for \"{UNION}\" when whoami answered 403"
+    );
+    println!(
+        "    the cached access token is a signed JWT: typ at+jwt, ES256, key {}, scope \"{UNION}\", \
+         valid {lifetime} s",
+        header["kid"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// Runs the client in the foreground, its results going straight to our
+/// stdout and its steps (stderr) echoed as they come and returned with its
+/// status. Its status is polled rather than
+/// awaited, so the child stays in a [`ChildGuard`] that kills and reaps it
+/// if this future is dropped.
+async fn run_client(client: &Path, args: &[String], browser: &str) -> Result<(i32, String)> {
     let mut command = Command::new(client);
     command
         .args(args)
@@ -271,11 +333,30 @@ async fn run_client(client: &Path, args: &[String], browser: &str) -> Result<i32
         .env("AS_DEMO_PASSWORD", PASSWORD)
         .env("MCP_LOGIN_TIMEOUT", "60");
     clean_environment(&mut command);
-    let child = command
+    let mut child = command
         .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", client.display()))?;
+    let transcript = child.stderr.take();
     let mut child = ChildGuard(child);
+    // The client writes its steps to stderr (its results go to stdout): a
+    // thread echoes them line by line and keeps a copy; it ends when the
+    // client closes its stderr.
+    let echo = std::thread::spawn(move || {
+        use std::io::{BufRead as _, Write as _};
+        let mut kept = String::new();
+        for line in std::io::BufReader::new(transcript?)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut out = std::io::stderr().lock();
+            let _ = writeln!(out, "{line}");
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+        Some(kept)
+    });
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.0.try_wait().context("cannot wait for the client")? {
@@ -286,8 +367,9 @@ async fn run_client(client: &Path, args: &[String], browser: &str) -> Result<i32
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let output = echo.join().ok().flatten().unwrap_or_default();
     // A client killed by a signal has no code; report it like a shell would.
-    Ok(status.code().unwrap_or(INTERRUPTED))
+    Ok((status.code().unwrap_or(INTERRUPTED), output))
 }
 
 /// The `BROWSER` value. Clients split `BROWSER` on whitespace, so a path

@@ -8,6 +8,10 @@
 // later parts carry unchanged (`carried.txt`) need no edit.
 extern crate part4_protected_rs as this_part;
 
+// The tools this part's resource server lists, in order; later parts
+// may add some, and the carried tests read them from here.
+const TOOLS: &[&str] = &["greet", "server_time"];
+
 mod bad_input;
 mod client_metadata_documents;
 mod codes;

@@ -53,7 +53,10 @@ async fn rs11_public_tools_need_no_token() {
     let response = post_mcp(&server.mcp_url, Some(&session), None, &list).await;
     assert_eq!(response.status(), StatusCode::OK);
     let tools = rpc_result(response).await;
-    assert_eq!(tools["result"]["tools"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        tools["result"]["tools"].as_array().map(Vec::len),
+        Some(crate::TOOLS.len())
+    );
     let response = post_mcp(
         &server.mcp_url,
         Some(&session),

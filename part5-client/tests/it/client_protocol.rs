@@ -42,7 +42,7 @@ async fn full_flow(protocol: Protocol) -> Vec<(String, String)> {
     let (result, steps) = run_client(&options, person(false)).await;
     let outcome = result.expect("the run succeeds");
     assert_eq!(outcome.logins, 1);
-    assert_eq!(outcome.tools, ["greet", "server_time"]);
+    assert_eq!(outcome.tools, crate::TOOLS);
     assert!(!text(&outcome, "server_time").is_empty());
     let sessions = connected(&steps);
     assert!(

@@ -15,6 +15,10 @@ const RS: &str = env!("CARGO_BIN_EXE_part5-rs");
 const CLIENT: &str = env!("CARGO_BIN_EXE_part5-client");
 const SCRIPTED_BROWSER: &str = env!("CARGO_BIN_EXE_part5-scripted-browser");
 
+// The tools this part's resource server lists, in order; later parts
+// may add some, and the carried tests read them from here.
+const TOOLS: &[&str] = &["greet", "server_time"];
+
 mod bad_input;
 mod client_cache;
 mod client_callback;

@@ -81,14 +81,26 @@ pub struct Config {
         default_value = "http://localhost:8000/mcp"
     )]
     pub resources: Vec<String>,
-    /// The scopes a client may ask for, comma-separated.
+    /// The scopes a client may ask for, comma-separated. The resource
+    /// server's defaults need `time:read` for `server_time` and
+    /// `account:read` for `whoami` (rule P6-05).
     #[arg(
         long,
         env = "AS_SCOPES",
         value_delimiter = ',',
-        default_value = "mcp:tools"
+        default_value = "mcp:tools,time:read,account:read"
     )]
     pub scopes: Vec<String>,
+    /// What each scope lets a client do, in words for the consent page:
+    /// `scope=words`, separated by `;`. A scope without words is shown by
+    /// its name alone.
+    #[arg(
+        long,
+        env = "AS_SCOPE_DESCRIPTIONS",
+        value_delimiter = ';',
+        default_value = DEFAULT_SCOPE_DESCRIPTIONS
+    )]
+    pub scope_descriptions: Vec<String>,
     /// The client id the resource server uses at `/introspect` (RFC 7662 §2.1).
     #[arg(
         long,
@@ -148,6 +160,11 @@ pub struct Config {
 }
 // ANCHOR_END: config
 
+/// The words the consent page shows for the default scopes.
+pub const DEFAULT_SCOPE_DESCRIPTIONS: &str = "mcp:tools=Use the MCP server's protected tools;\
+     time:read=Read the server's clock;\
+     account:read=See your user name, this client's id and what it may do";
+
 impl Config {
     /// The defaults, with `issuer` set to the URL of a listener a test has
     /// already bound (`http://127.0.0.1:<port>`), so the metadata a test
@@ -162,6 +179,7 @@ impl Config {
             token_lifetime: 3600,
             resources: vec!["http://localhost:8000/mcp".into()],
             scopes: vec!["mcp:tools".into()],
+            scope_descriptions: Vec::new(),
             introspection_client_id: "mcp-resource-server".into(),
             introspection_client_secret: "demo-resource-server-secret".into(),
             cimd_allow_loopback_http: false,

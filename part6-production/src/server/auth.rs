@@ -63,12 +63,22 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let settings = &state.settings;
+    // P6-05: the scopes this request needs, one per protected tool it calls.
+    let required = required_scopes(&request, settings);
+    let needs_token = request.method() != Method::OPTIONS && !required.is_empty();
+    let reject = |rejection| {
+        let scope = match required.is_empty() {
+            false => required.join(" "),
+            // A token on a public call is still checked (RS-05); a client
+            // whose token fails gets the scopes the server knows.
+            true => settings.scopes_supported().join(" "),
+        };
+        reject(settings, rejection, &scope)
+    };
     let token = match bearer_token(request.headers()) {
         Ok(token) => token,
-        Err(reason) => return reject(settings, Rejection::InvalidRequest(reason)),
+        Err(reason) => return reject(Rejection::InvalidRequest(reason)),
     };
-    let needs_token = request.method() != Method::OPTIONS
-        && (settings.protect_everything || calls_protected_tool(&request, settings));
 
     // RS-05: a presented token is always validated, even for a public tool.
     let principal = match token {
@@ -86,15 +96,19 @@ pub async fn authorize(
                 })
             }
             // RS-07: a token for another resource is as good as none.
-            Ok(_) => return reject(settings, Rejection::InvalidToken),
-            Err(_) => return reject(settings, Rejection::Unavailable),
+            Ok(_) => return reject(Rejection::InvalidToken),
+            Err(_) => return reject(Rejection::Unavailable),
         },
     };
     if needs_token {
         match &principal {
-            None => return reject(settings, Rejection::Missing),
-            Some(principal) if !principal.scopes.contains(&settings.required_scope) => {
-                return reject(settings, Rejection::InsufficientScope);
+            None => return reject(Rejection::Missing),
+            Some(principal)
+                if !required
+                    .iter()
+                    .all(|s| principal.scopes.iter().any(|p| p == s)) =>
+            {
+                return reject(Rejection::InsufficientScope);
             }
             Some(_) => {}
         }
@@ -105,8 +119,8 @@ pub async fn authorize(
     if let Some(session) = &session {
         match state.sessions.admits(session, principal.as_ref()) {
             Admission::Admitted => {}
-            Admission::Foreign => return reject(settings, Rejection::ForeignSession),
-            Admission::Ended => return reject(settings, Rejection::EndedSession),
+            Admission::Foreign => return reject(Rejection::ForeignSession),
+            Admission::Ended => return reject(Rejection::EndedSession),
         }
     }
     let source = (request.extensions().get::<ConnectInfo<SocketAddr>>())
@@ -161,41 +175,49 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
 // ANCHOR_END: bearer_token
 
 // ANCHOR: calls_protected_tool
-/// Whether a request calls a protected tool. The JSON-RPC body decides, for
-/// single messages and batches alike; the `Mcp-Method`/`Mcp-Name` headers of
-/// protocol 2026-07-28 are hints a client could set to anything.
-fn calls_protected_tool(request: &Request, settings: &AuthSettings) -> bool {
-    calls_tool(request, |tool| settings.is_protected(tool))
+/// The scopes a request needs: `RS_REQUIRED_SCOPE` when `*` protects
+/// everything, and the scope of each protected tool it calls (rule P6-05).
+/// The JSON-RPC body decides, for single messages and batches alike; the
+/// `Mcp-Method`/`Mcp-Name` headers of protocol 2026-07-28 are hints a
+/// client could set to anything. Empty: the request needs no token.
+fn required_scopes<'s>(request: &Request, settings: &'s AuthSettings) -> Vec<&'s str> {
+    let everything = (settings.protect_everything).then_some(settings.required_scope.as_str());
+    let mut scopes: Vec<&str> = everything.into_iter().collect();
+    for tool in called_tools(request) {
+        if let Some(scope) = settings.scope_of(tool)
+            && !scopes.contains(&scope)
+        {
+            scopes.push(scope);
+        }
+    }
+    scopes
 }
 
 /// True when the request calls a tool of `RS_INTROSPECT_TOOLS`, whose
 /// tokens are introspected even when signed ones are checked here.
 fn calls_introspected_tool(request: &Request, settings: &AuthSettings) -> bool {
     settings.local_jwt
-        && calls_tool(request, |tool| {
-            settings.introspect_tools.iter().any(|t| t == tool)
-        })
+        && called_tools(request)
+            .into_iter()
+            .any(|tool| settings.introspect_tools.iter().any(|t| t == tool))
 }
 
-/// True when a `tools/call` in the request's JSON-RPC body names a tool for
-/// which `matches` holds.
-fn calls_tool(request: &Request, matches: impl Fn(&str) -> bool) -> bool {
+/// The tools the `tools/call` messages of the request's JSON-RPC body name.
+fn called_tools(request: &Request) -> Vec<&str> {
     let Some(JsonRpcBody(body)) = request.extensions().get::<JsonRpcBody>() else {
-        return false;
+        return Vec::new();
     };
     let messages: &[Value] = match body.as_ref() {
         Value::Array(batch) => batch,
         single => std::slice::from_ref(single),
     };
-    messages.iter().any(|message| {
-        message["method"] == "tools/call"
-            && match &message["params"]["name"] {
-                Value::String(tool) => matches(tool),
-                // A call that names no tool calls nothing: rmcp rejects it as
-                // invalid params, token or not.
-                _ => false,
-            }
-    })
+    messages
+        .iter()
+        .filter(|message| message["method"] == "tools/call")
+        // A call that names no tool calls nothing: rmcp rejects it as
+        // invalid params, token or not.
+        .filter_map(|message| message["params"]["name"].as_str())
+        .collect()
 }
 // ANCHOR_END: calls_protected_tool
 
@@ -207,7 +229,7 @@ pub enum Rejection {
     Missing,
     /// rule RS-05, RS-07: unknown, expired, revoked or foreign token.
     InvalidToken,
-    /// rule RS-06: valid token without the required scope.
+    /// rule RS-06, P6-05: valid token without a scope the call needs.
     InsufficientScope,
     /// rule RS-08: a malformed Authorization header.
     InvalidRequest(&'static str),
@@ -221,9 +243,8 @@ pub enum Rejection {
 }
 
 /// The HTTP answer for a rejection: status, RFC 6750 §3 challenge, JSON body.
-pub fn reject(settings: &AuthSettings, rejection: Rejection) -> Response {
+pub fn reject(settings: &AuthSettings, rejection: Rejection, scope: &str) -> Response {
     let metadata = &settings.resource_metadata_url;
-    let scope = &settings.required_scope;
     let (status, challenge, error, description) = match rejection {
         Rejection::Missing => (
             StatusCode::UNAUTHORIZED,
@@ -245,7 +266,7 @@ pub fn reject(settings: &AuthSettings, rejection: Rejection) -> Response {
                 r#"Bearer error="insufficient_scope", scope="{scope}", resource_metadata="{metadata}", error_description="the access token lacks the scope {scope}""#
             ),
             "insufficient_scope",
-            "the access token lacks the required scope",
+            "the access token lacks a scope this call needs",
         ),
         Rejection::InvalidRequest(reason) => (
             StatusCode::BAD_REQUEST,

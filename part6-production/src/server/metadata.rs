@@ -33,7 +33,7 @@ pub fn routes(settings: Arc<AuthSettings>) -> Router {
     let metadata = ProtectedResourceMetadata {
         resource: settings.resource.clone(),
         authorization_servers: vec![settings.authorization_server.clone()],
-        scopes_supported: vec![settings.required_scope.clone()],
+        scopes_supported: settings.scopes_supported(),
         bearer_methods_supported: vec!["header"],
         resource_name: "MCP demo resource server",
     };

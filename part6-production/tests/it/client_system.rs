@@ -152,7 +152,7 @@ async fn cl07_full_flow_against_the_real_servers_never_shows_the_token() {
     let outcome = result.expect("the run succeeds");
 
     assert_eq!(outcome.server_name, "mcp-demo-resource-server");
-    assert_eq!(outcome.tools, ["greet", "server_time"]);
+    assert_eq!(outcome.tools, crate::TOOLS);
     assert_eq!(outcome.logins, 1);
     let greet = &outcome.calls[0];
     assert_eq!(

@@ -15,6 +15,10 @@ const RS: &str = env!("CARGO_BIN_EXE_part6-rs");
 const CLIENT: &str = env!("CARGO_BIN_EXE_part6-client");
 const SCRIPTED_BROWSER: &str = env!("CARGO_BIN_EXE_part6-scripted-browser");
 
+// The tools this part's resource server lists, in order; later parts
+// may add some, and the carried tests read them from here.
+const TOOLS: &[&str] = &["greet", "server_time", "whoami"];
+
 mod bad_input;
 mod client_cache;
 mod client_callback;
@@ -48,6 +52,7 @@ mod registration;
 mod resilience;
 mod resource_metadata;
 mod rs_limits;
+mod scopes;
 mod signed_tokens;
 mod stand_in;
 mod startup;

@@ -12,7 +12,7 @@
 
 use super::{
     pkce,
-    provider::Provider,
+    provider::{Provider, ScopeText},
     redirect::{display_host, is_loopback, redirect_uri_matches},
     secret::{Digest, new_secret},
     store::{PendingAuthorization, ValidRequest},
@@ -46,7 +46,8 @@ pub struct LoginPrompt {
     pub client_name: String,
     /// Where the browser goes next, so the user can judge the client.
     pub redirect_host: String,
-    pub scope: Vec<String>,
+    /// The scopes asked for, with their words (rule P6-05).
+    pub scope: Vec<ScopeText>,
     /// True when the redirect URI is on this computer (`127.0.0.1`,
     /// `[::1]`, `localhost`): the page warns that any local program could
     /// be posing as the client (MCP 2025-11-25 security considerations,
@@ -121,7 +122,7 @@ impl Provider {
             client_name: client.name.unwrap_or(client.id),
             redirect_host: display_host(redirect_uri),
             loopback_redirect: is_loopback(redirect_uri),
-            scope,
+            scope: self.describe_scopes(&scope),
             problem: None,
         })
     }

@@ -172,7 +172,9 @@ impl Provider {
             client_name: (pending.client_name.clone()).unwrap_or(pending.client_id.clone()),
             redirect_host: display_host(&pending.redirect_uri),
             loopback_redirect: is_loopback(&pending.redirect_uri),
-            scope: (pending.request.as_ref().map(|r| r.scope.clone())).unwrap_or_default(),
+            scope: self.describe_scopes(
+                (pending.request.as_ref()).map_or(&[][..], |request| &request.scope),
+            ),
             problem: Some(problem),
         }
     }

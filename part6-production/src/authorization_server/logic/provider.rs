@@ -32,6 +32,8 @@ pub struct Provider {
     /// The resources a token may be for (RFC 8707), e.g. the MCP server URL.
     pub(super) resources: Vec<String>,
     pub(super) scopes: Vec<String>,
+    /// Each scope's words for the consent page, where configured.
+    pub(super) scope_descriptions: Vec<(String, String)>,
     pub(super) token_lifetime: i64,
     /// Everything the server remembers, in the database (SQLite or
     /// PostgreSQL), shared by every instance on it.
@@ -71,6 +73,7 @@ impl Provider {
                 "at least one resource and one scope must be configured",
             ));
         }
+        let scope_descriptions = scope_descriptions(config, &scopes)?;
         let token_lifetime = i64::try_from(config.token_lifetime)
             .ok()
             .filter(|lifetime| *lifetime > 0)
@@ -82,6 +85,7 @@ impl Provider {
             issuer: config.issuer.clone(),
             resources,
             scopes,
+            scope_descriptions,
             token_lifetime,
             store,
             documents: DocumentCache::default(),
@@ -171,6 +175,56 @@ fn resource_servers(
 }
 
 /// Trims the entries of a comma-separated setting and drops empty ones.
+/// `AS_SCOPE_DESCRIPTIONS`, checked: `scope=words`, a scope this server
+/// offers, each once. An empty entry (a trailing `;`) is skipped.
+fn scope_descriptions(
+    config: &Config,
+    scopes: &[String],
+) -> Result<Vec<(String, String)>, StartupError> {
+    let mut described: Vec<(String, String)> = Vec::new();
+    for entry in clean_list(&config.scope_descriptions) {
+        let (scope, words) = entry.split_once('=').ok_or(StartupError::Config(
+            "AS_SCOPE_DESCRIPTIONS: each entry is `scope=words`",
+        ))?;
+        let (scope, words) = (scope.trim(), words.trim());
+        if !scopes.iter().any(|known| known == scope) {
+            return Err(StartupError::Config(
+                "AS_SCOPE_DESCRIPTIONS: describes a scope that is not in AS_SCOPES",
+            ));
+        }
+        if words.is_empty() || described.iter().any(|(known, _)| known == scope) {
+            return Err(StartupError::Config(
+                "AS_SCOPE_DESCRIPTIONS: each scope once, with words",
+            ));
+        }
+        described.push((scope.to_owned(), words.to_owned()));
+    }
+    Ok(described)
+}
+
+impl Provider {
+    /// The scopes of a request as the consent page shows them: each name
+    /// with its words, where it has some.
+    pub fn describe_scopes(&self, scope: &[String]) -> Vec<ScopeText> {
+        (scope.iter())
+            .map(|name| ScopeText {
+                name: name.clone(),
+                description: (self.scope_descriptions.iter())
+                    .find(|(known, _)| known == name)
+                    .map(|(_, words)| words.clone()),
+            })
+            .collect()
+    }
+}
+
+/// A scope on the consent page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeText {
+    pub name: String,
+    /// What it lets the client do, in words (`AS_SCOPE_DESCRIPTIONS`).
+    pub description: Option<String>,
+}
+
 fn clean_list(items: &[String]) -> Vec<String> {
     items
         .iter()

@@ -186,7 +186,19 @@ fn login_page(prompt: &LoginPrompt, status: StatusCode) -> Response {
                 }
             }
             @if !prompt.scope.is_empty() {
-                p { "It asks for: " code { (prompt.scope.join(" ")) } }
+                // P6-05: each scope in words, so the person knows what
+                // Approve lets the client do; maud escapes all of it.
+                p { "It asks to:" }
+                ul.scopes {
+                    @for scope in &prompt.scope {
+                        li {
+                            @if let Some(words) = &scope.description {
+                                (words) " "
+                            }
+                            code { (scope.name) }
+                        }
+                    }
+                }
             }
             @if let Some(problem) = prompt.problem {
                 p.problem role="alert" { (problem) }
