@@ -14,6 +14,7 @@
 //! | `protected-warm` | `tools/call server_time` with a token whose introspection is cached |
 //! | `protected-cold` | the same against the RS without a cache: one introspection per call |
 //! | `introspect` | the AS's `/introspect` alone |
+//! | `protected-cold-jwt` | `tools/call server_time` at part 6's RS, which checks signed tokens itself (introspection cache off), its AS behind a counting proxy (not with `--quick`) |
 //! | `full-flow` | register, authorize, login, token, one after the other (reqwest) |
 //! | `full-flow (part 6, SQLite)` | the same flow against part 6's AS on a fresh SQLite file (not with `--quick`) |
 //! | `full-flow (part 6, PostgreSQL)` | the same against part 6's AS on a throwaway PostgreSQL |

@@ -18,6 +18,15 @@
 //!   canonical URL (rule RS-03), `exp` and `nbf` against this server's clock
 //!   with [`LEEWAY_SECONDS`] of tolerance.
 //!
+//! A token that passed every check is remembered, by its SHA-256, until it
+//! expires, so its signature is checked once and not on every call: an
+//! ES256 verification costs more than the rest of a tool call together
+//! (measured by `cargo xtask bench`). Nothing a later check could learn is
+//! lost by that: the token's bytes, and so its claims, cannot change, and
+//! its expiry is still checked on every call. The memory is bounded
+//! ([`VERIFIED_CAPACITY`]); when it is full of live tokens a new token is
+//! checked every time rather than pushing a live one out.
+//!
 //! A JWT cannot be revoked before it expires: whatever a resource server
 //! checks alone stays valid for its lifetime. That is the trade-off against
 //! introspection, which knows about revocation at once; part 6 keeps access
@@ -26,7 +35,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, RwLock,
+        Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant, UNIX_EPOCH},
@@ -37,6 +46,7 @@ use jsonwebtoken::{
     jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse},
 };
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
 
 use super::introspection::{TokenInfo, Unavailable, Verdict};
 use crate::settings::AuthSettings;
@@ -47,6 +57,10 @@ pub const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 /// Clock tolerance for `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 30;
+
+/// Checked tokens remembered at most; a tool call of a remembered token
+/// costs a SHA-256 and a map lookup instead of a signature check.
+pub const VERIFIED_CAPACITY: usize = 10_000;
 
 /// The largest key set read; a bigger answer is refused unread.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
@@ -79,6 +93,11 @@ pub struct JwtVerifier {
     /// misses wait for one fetch instead of each making their own.
     fetched: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
+    /// Tokens that passed every check, by their SHA-256 (never the token
+    /// itself), with what they said and their `exp`.
+    verified: Mutex<HashMap<[u8; 32], (TokenInfo, u64)>>,
+    /// Signatures checked, for the tests.
+    signature_checks: AtomicU64,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -107,6 +126,8 @@ impl JwtVerifier {
             keys: RwLock::new(Arc::default()),
             fetched: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
+            verified: Mutex::new(HashMap::new()),
+            signature_checks: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +141,42 @@ impl JwtVerifier {
     /// key set that cannot be fetched, for a key id not known yet, is
     /// `Unavailable` (the caller fails closed, rule RS-12).
     pub async fn verify(&self, token: &str) -> Result<Verdict, Unavailable> {
+        let now = (self.settings.clock.system_time().duration_since(UNIX_EPOCH))
+            .map_or(0, |since| since.as_secs());
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(info) = self.remembered(&digest, now) {
+            return Ok(Verdict::Active(info));
+        }
+        let verdict = self.check(token, now).await?;
+        if let Verdict::Active(info) = &verdict {
+            self.remember(digest, info, now);
+        }
+        Ok(verdict)
+    }
+
+    /// A remembered token's verdict while it has not expired.
+    fn remembered(&self, digest: &[u8; 32], now: u64) -> Option<TokenInfo> {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let (info, exp) = verified.get(digest)?;
+        (exp.saturating_add(LEEWAY_SECONDS) > now).then(|| info.clone())
+    }
+
+    /// Remembers a checked token. A full memory first forgets the expired
+    /// ones; if it is still full, the new token is not remembered.
+    fn remember(&self, digest: [u8; 32], info: &TokenInfo, now: u64) {
+        let Some(exp) = info.expires_at else { return };
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, (_, exp)| exp.saturating_add(LEEWAY_SECONDS) > now);
+        }
+        if verified.len() < VERIFIED_CAPACITY {
+            verified.insert(digest, (info.clone(), exp));
+        }
+    }
+
+    /// Every check of a token not remembered: header, key, signature,
+    /// claims, time.
+    async fn check(&self, token: &str, now: u64) -> Result<Verdict, Unavailable> {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Ok(Verdict::Inactive);
         };
@@ -133,12 +190,11 @@ impl JwtVerifier {
             return Ok(Verdict::Inactive);
         };
         let settings = &self.settings;
+        self.signature_checks.fetch_add(1, Ordering::Relaxed);
         let Ok(data) = jsonwebtoken::decode::<Claims>(token, &key, &self.validation) else {
             return Ok(Verdict::Inactive);
         };
         let claims = data.claims;
-        let now = (settings.clock.system_time().duration_since(UNIX_EPOCH))
-            .map_or(0, |since| since.as_secs());
         if claims.exp.saturating_add(LEEWAY_SECONDS) <= now
             || claims
                 .nbf
@@ -158,6 +214,11 @@ impl JwtVerifier {
     /// How many times the key set was fetched.
     pub fn fetches(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many signatures were checked.
+    pub fn signature_checks(&self) -> u64 {
+        self.signature_checks.load(Ordering::Relaxed)
     }
 
     /// The key `kid` names: from memory, or after fetching the set again
@@ -248,6 +309,90 @@ mod tests {
         let header = serde_json::json!({"alg": "ES256", "typ": "at+jwt", "kid": kid});
         let part = URL_SAFE_NO_PAD.encode(header.to_string());
         format!("{part}.e30.AAAA")
+    }
+
+    /// A key set of one new P-256 key served at `/jwks.json`; the URL and
+    /// a token signer for `claims` (ES256, `typ: at+jwt`, that key's kid).
+    async fn key_server() -> (String, impl Fn(serde_json::Value) -> String) {
+        use jsonwebtoken::{
+            EncodingKey, Header,
+            jwk::{Jwk, ThumbprintHash},
+        };
+        use p256::{ecdsa::SigningKey, pkcs8::EncodePrivateKey as _};
+        let signing = SigningKey::from_slice(&[7u8; 32]).expect("a P-256 scalar");
+        let der = signing.to_pkcs8_der().expect("PKCS#8").as_bytes().to_vec();
+        let encoding = EncodingKey::from_ec_der(&der);
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).expect("a JWK");
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .expect("a thumbprint");
+        jwk.common.key_id = Some(kid.clone());
+        let set = serde_json::json!({ "keys": [jwk] });
+        let app = Router::new().route(
+            "/jwks.json",
+            get(move || {
+                let set = set.clone();
+                async move { axum::Json(set) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let sign = move |claims: serde_json::Value| {
+            let mut header = Header::new(Algorithm::ES256);
+            header.typ = Some("at+jwt".into());
+            header.kid = Some(kid.clone());
+            jsonwebtoken::encode(&header, &claims, &encoding).expect("signed")
+        };
+        (url, sign)
+    }
+
+    /// A checked token is remembered: its signature is checked once, not
+    /// on every call; its expiry still holds on every call; a bad token is
+    /// never remembered.
+    #[tokio::test]
+    async fn p604_a_checked_token_is_remembered_until_it_expires() {
+        let (url, sign) = key_server().await;
+        let settings = Arc::new(crate::Config::for_tests(&url).validate().expect("settings"));
+        let verifier = JwtVerifier::new(reqwest::Client::new(), settings.clone());
+        let now = (settings.clock.system_time().duration_since(UNIX_EPOCH))
+            .expect("after 1970")
+            .as_secs();
+        let claims = |aud: &str| {
+            serde_json::json!({
+                "iss": url, "aud": aud, "sub": "alice", "client_id": "c",
+                "scope": "mcp:tools", "exp": now + 60, "iat": now, "jti": "j",
+            })
+        };
+        let token = sign(claims(&settings.resource));
+        for _ in 0..5 {
+            let verdict = verifier.verify(&token).await.expect("a verdict");
+            assert!(matches!(verdict, Verdict::Active(ref info) if info.subject == "alice"));
+        }
+        assert_eq!(verifier.signature_checks(), 1);
+
+        let foreign = sign(claims("http://other.example/mcp"));
+        for _ in 0..3 {
+            assert_eq!(
+                verifier.verify(&foreign).await.expect("a verdict"),
+                Verdict::Inactive
+            );
+        }
+        assert_eq!(
+            verifier.signature_checks(),
+            4,
+            "a refused token is checked each time"
+        );
+
+        settings
+            .clock
+            .advance(Duration::from_secs(60 + LEEWAY_SECONDS));
+        assert_eq!(
+            verifier.verify(&token).await.expect("a verdict"),
+            Verdict::Inactive
+        );
     }
 
     /// A flood of tokens with made-up key ids costs the authorization

@@ -5,8 +5,9 @@
 //!   limit every other scenario is compared with. It gets as many worker
 //!   threads as `#[tokio::main]` gives the real servers.
 //! - [`CountingProxy`]: a TCP forwarder between a resource server and the
-//!   authorization server that counts the `POST /introspect` request lines
-//!   going through. It does not parse HTTP, so it adds a copy per request
+//!   authorization server that counts the request lines going through that
+//!   ask the AS about a token: `POST /introspect`, and `GET /jwks.json` for
+//!   a resource server that checks signed tokens itself. It does not parse HTTP, so it adds a copy per request
 //!   and nothing else, and neither server needs a test-only hook.
 
 use std::{
@@ -24,8 +25,9 @@ use tokio::{
     runtime::Runtime,
 };
 
-/// The request line the proxy counts.
-const NEEDLE: &[u8] = b"POST /introspect";
+/// The request lines the proxy counts: every way a resource server asks the
+/// AS about a token.
+const NEEDLES: [&[u8]; 2] = [b"POST /introspect", b"GET /jwks.json"];
 
 /// The baseline server; it stops when dropped.
 #[derive(Debug)]
@@ -105,13 +107,13 @@ impl CountingProxy {
         })
     }
 
-    /// `POST /introspect` requests forwarded so far.
+    /// `POST /introspect` and `GET /jwks.json` requests forwarded so far.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 }
 
-/// Copies both ways; counts [`NEEDLE`] in the client's bytes.
+/// Copies both ways; counts [`NEEDLES`] in the client's bytes.
 async fn forward(client: TcpStream, server: TcpStream, count: Arc<AtomicU64>) -> Result<()> {
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
@@ -138,7 +140,7 @@ async fn forward(client: TcpStream, server: TcpStream, count: Arc<AtomicU64>) ->
     Ok(())
 }
 
-/// Counts [`NEEDLE`] in a byte stream that arrives in pieces, matches that
+/// Counts [`NEEDLES`] in a byte stream that arrives in pieces, matches that
 /// straddle two pieces included.
 #[derive(Debug, Default)]
 pub struct NeedleCounter {
@@ -148,14 +150,20 @@ pub struct NeedleCounter {
 impl NeedleCounter {
     pub fn feed(&mut self, bytes: &[u8]) -> u64 {
         let mut window = std::mem::take(&mut self.tail);
+        let carried = window.len();
         window.extend_from_slice(bytes);
-        let found = window
-            .windows(NEEDLE.len())
-            .filter(|candidate| *candidate == NEEDLE)
-            .count() as u64;
-        let keep = (NEEDLE.len() - 1).min(window.len());
+        // A match that lies wholly in the carried tail was counted already.
+        let found: usize = (NEEDLES.iter())
+            .map(|needle| {
+                (window.windows(needle.len()).enumerate())
+                    .filter(|(at, c)| c == needle && at + needle.len() > carried)
+                    .count()
+            })
+            .sum();
+        let longest = NEEDLES.iter().map(|needle| needle.len()).max().unwrap_or(1);
+        let keep = (longest - 1).min(window.len());
         self.tail = window[window.len() - keep..].to_vec();
-        found
+        found as u64
     }
 }
 
@@ -171,5 +179,15 @@ mod tests {
         assert_eq!(counter.feed(b"spect HTTP/1.1\r\n"), 1);
         assert_eq!(counter.feed(b"POST /token HTTP/1.1\r\n"), 0);
         assert_eq!(counter.feed(b"POST /introspectPOST /introspect"), 2);
+        assert_eq!(counter.feed(b"GET /jwks.js"), 0);
+        assert_eq!(counter.feed(b"on HTTP/1.1\r\n"), 1);
+        assert_eq!(
+            counter.feed(b"GET /.well-known/oauth-authorization-server"),
+            0
+        );
+        // The shorter needle whole in the bytes kept for the next read is
+        // not counted twice.
+        assert_eq!(counter.feed(b"xGET /jwks.json"), 1);
+        assert_eq!(counter.feed(b" HTTP/1.1\r\n"), 0);
     }
 }

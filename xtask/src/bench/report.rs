@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::{
     oauth,
     options::Options,
-    run::{DEFAULT_CACHE_TTL, Results, ScenarioResult, output_dir},
+    run::{DEFAULT_CACHE_TTL, JWT_SCENARIO, Results, ScenarioResult, output_dir},
     stats::{Percentiles, format_ms, format_rate},
     svg,
 };
@@ -256,6 +256,22 @@ pub fn targets(options: &Options, results: &Results) -> Vec<Target> {
                 "{calls} introspections for {} requests ({:.4} per request; up to {slack} more allowed for requests in flight at slice ends)",
                 cold.requests,
                 ratio(calls as f64, cold.requests as f64)
+            ),
+        });
+    }
+    if let Some(jwt) = results.scenario(JWT_SCENARIO) {
+        let (rate, calls) = (jwt.requests_per_second(), jwt.introspections.unwrap_or(0));
+        targets.push(Target {
+            name: "protected-cold-jwt (part 6: signed tokens checked in the RS, introspection cache off) ≥ 95 % of protected-warm requests/s",
+            pass: ratio(rate, warm) >= 0.95,
+            detail: format!("{:.1} %", 100.0 * ratio(rate, warm)),
+        });
+        targets.push(Target {
+            name: "protected-cold-jwt: no AS call during the load",
+            pass: calls == 0,
+            detail: format!(
+                "{calls} introspections or key fetches for {} requests",
+                jwt.requests
             ),
         });
     }

@@ -29,6 +29,10 @@ pub const SCENARIOS: [&str; 5] = [
     "introspect",
 ];
 
+/// Part 6's resource server checking signed access tokens itself, with
+/// its introspection cache off (not with `--quick`, which builds no part 6).
+pub const JWT_SCENARIO: &str = "protected-cold-jwt";
+
 /// The RS's default introspection cache TTL (`RS_INTROSPECTION_CACHE_TTL`),
 /// which the warm RS runs with: a cached answer is asked for again once
 /// per TTL, so a long run sees one introspection per TTL that passed.
@@ -177,6 +181,10 @@ pub fn measure(options: &Options) -> Result<Results> {
         )?),
         None => None,
     };
+    let jwt = match &part6 {
+        Some(part6) => Some(JwtServers::start(part6, &dir)?),
+        None => None,
+    };
     // Each RS reaches the AS through its own counting proxy.
     let warm_proxy = CountingProxy::start(as_address)?;
     let cold_proxy = CountingProxy::start(as_address)?;
@@ -239,17 +247,30 @@ pub fn measure(options: &Options) -> Result<Results> {
             &probe(&time),
         )
         .await?;
+        // Part 6's RS fetches the AS's keys here, on its first token: the
+        // load that follows should need no AS call at all.
+        let jwt_setup = match &jwt {
+            Some(jwt) => {
+                let token = oauth::login(&http, &jwt.issuer, &jwt.mcp_url).await?;
+                let session = oauth::mcp_session(&http, &jwt.mcp_url, Some(&token)).await?;
+                oauth::check_call(&http, &jwt.mcp_url, Some(&token), &session, &probe(&time))
+                    .await?;
+                Some((token, session))
+            }
+            None => None,
+        };
         anyhow::Ok((
             warm_token,
             cold_token,
             public_session,
             warm_session,
             cold_session,
+            jwt_setup,
         ))
     })?;
-    let (warm_token, cold_token, public_session, warm_session, cold_session) = setup;
+    let (warm_token, cold_token, public_session, warm_session, cold_session, jwt_setup) = setup;
 
-    let specs = [
+    let mut specs = vec![
         (format!("http://{}", baseline.address), baseline_spec()),
         (
             format!("http://{warm_address}"),
@@ -277,15 +298,24 @@ pub fn measure(options: &Options) -> Result<Results> {
         ),
         (issuer.clone(), introspect_spec(&warm_token)),
     ];
+    let mut names: Vec<&str> = SCENARIOS.to_vec();
+    if let (Some(jwt), Some((token, session))) = (&jwt, &jwt_setup) {
+        names.push(JWT_SCENARIO);
+        let base = jwt.mcp_url.trim_end_matches("/mcp").to_owned();
+        specs.push((
+            base,
+            mcp_spec(Some(token), session, call_body("server_time", "{}")),
+        ));
+    }
     let mut scripts = Vec::new();
-    for (name, (_, spec)) in SCENARIOS.iter().zip(&specs) {
+    for (name, (_, spec)) in names.iter().zip(&specs) {
         let path = dir.join(format!("{name}.lua"));
         fs::write(&path, wrk::script(spec))
             .with_context(|| format!("cannot write {}", path.display()))?;
         scripts.push(path);
     }
 
-    let mut scenarios: Vec<ScenarioResult> = SCENARIOS
+    let mut scenarios: Vec<ScenarioResult> = names
         .iter()
         .map(|name| ScenarioResult {
             name: (*name).to_owned(),
@@ -303,7 +333,8 @@ pub fn measure(options: &Options) -> Result<Results> {
             ..ScenarioResult::default()
         })
         .collect();
-    let watched = [&warm, &cold, &authorization_server];
+    let mut watched = vec![&warm, &cold, &authorization_server];
+    watched.extend(jwt.as_ref().map(|jwt| &jwt.resource_server));
     let mut rss_after_round: Vec<Vec<u64>> = Vec::new();
     let threads = u32::try_from(cpus).unwrap_or(1);
     let mut warm_last_slice_end = Instant::now();
@@ -318,6 +349,7 @@ pub fn measure(options: &Options) -> Result<Results> {
             let proxy = match scenario.name.as_str() {
                 "protected-warm" => Some(&warm_proxy),
                 "protected-cold" => Some(&cold_proxy),
+                JWT_SCENARIO => jwt.as_ref().map(|jwt| &jwt.proxy),
                 _ => None,
             };
             let before = proxy.map(CountingProxy::count);
@@ -452,6 +484,70 @@ impl StoreServers {
             servers,
             _postgres: postgres,
             _sqlite_dir: sqlite_dir,
+        })
+    }
+}
+
+/// For [`JWT_SCENARIO`]: part 6's AS on a fresh SQLite file, behind a
+/// counting proxy whose address is the issuer (the RS compares a token's
+/// `iss` with it byte for byte, and fetches the keys through it), and part
+/// 6's RS with its defaults for signed tokens (`RS_TOKEN_CHECK=local`) and
+/// its introspection cache off, so that nothing but the local check can
+/// spare it a call to the AS, and any call to the AS is counted.
+struct JwtServers {
+    issuer: String,
+    mcp_url: String,
+    proxy: CountingProxy,
+    resource_server: Server,
+    _authorization_server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl JwtServers {
+    fn start(part6: &PartBinaries, logs: &Path) -> Result<Self> {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let [as_port, rs_port] = crate::process::free_ports()?;
+        let proxy = CountingProxy::start(loopback(as_port))?;
+        let issuer = format!("http://{}", proxy.address);
+        let mcp_url = format!("http://{}/mcp", loopback(rs_port));
+        let mut env = as_env(as_port, &issuer, &mcp_url);
+        env.push((
+            "AS_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("as.db").display()),
+        ));
+        // The bench's token must outlive the whole run.
+        env.push(("AS_TOKEN_LIFETIME", "86400".into()));
+        let authorization_server = Server::start(
+            "AS (part 6)",
+            &servers::release_binary(&part6.authorization_server.bin),
+            &env,
+            as_port,
+            &logs.join("as-jwt.log"),
+        )?;
+        let resource_server = Server::start(
+            "RS (part 6, JWT)",
+            &servers::release_binary(&part6.resource_server.bin),
+            &[
+                ("RS_HOST", "127.0.0.1".to_owned()),
+                ("RS_PORT", rs_port.to_string()),
+                ("RS_AUTH_SERVER_URL", issuer.clone()),
+                ("RS_PUBLIC_URL", mcp_url.clone()),
+                ("RS_TOKEN_CHECK", "local".into()),
+                ("RS_INTROSPECTION_CACHE_TTL", "0".into()),
+                // The bench logs in for `mcp:tools`, the scope of part 5's
+                // protected tool; per-tool scopes cost the same.
+                ("RS_REQUIRE_AUTH_FOR_TOOLS", "server_time".into()),
+            ],
+            rs_port,
+            &logs.join("rs-jwt.log"),
+        )?;
+        Ok(Self {
+            issuer,
+            mcp_url,
+            proxy,
+            resource_server,
+            _authorization_server: authorization_server,
+            _dir: dir,
         })
     }
 }
