@@ -22,6 +22,7 @@ pub mod client;
 pub mod clock;
 pub mod holders;
 pub mod limits;
+pub mod metrics;
 pub mod principal;
 pub mod server;
 pub mod settings;

@@ -107,6 +107,10 @@ pub struct Config {
     /// clock, which tests move forward instead of sleeping.
     #[arg(skip)]
     pub clock: Clock,
+    /// Port of the admin listener, on `RS_HOST`: `/metrics` (Prometheus),
+    /// `/healthz` and `/readyz` (rule P6-07). Unset: no admin listener.
+    #[arg(long, env = "RS_ADMIN_PORT")]
+    pub admin_port: Option<u16>,
     /// Connection limits (rule AS-19).
     #[command(flatten)]
     pub limits: Limits,
@@ -181,6 +185,7 @@ impl Config {
             introspect_tools: Vec::new(),
             introspection_timeout: Duration::from_secs(5),
             clock: Clock::default(),
+            admin_port: None,
             limits: Limits::default(),
         }
     }

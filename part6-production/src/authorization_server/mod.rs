@@ -34,6 +34,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use self::{error::StartupError, logic::provider::Provider};
+use crate::metrics::{Metrics, admin_router, serve_admin};
 
 // ANCHOR: config
 /// Configuration of the authorization server: flags with environment
@@ -154,6 +155,10 @@ pub struct Config {
     /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
     #[arg(long, env = "AS_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Port of the admin listener, on `AS_HOST`: `/metrics` (Prometheus),
+    /// `/healthz` and `/readyz` (rule P6-07). Unset: no admin listener.
+    #[arg(long, env = "AS_ADMIN_PORT")]
+    pub admin_port: Option<u16>,
     /// Connection and rate limits (rules AS-17, AS-19).
     #[command(flatten)]
     pub limits: web::limits::Limits,
@@ -189,6 +194,7 @@ impl Config {
             rotate_signing_key: false,
             resource_servers: Vec::new(),
             log_level: "info".into(),
+            admin_port: None,
             limits: web::limits::Limits::default(),
         }
     }
@@ -212,6 +218,21 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let admin = match config.admin_port {
+        Some(port) => Some(TcpListener::bind((config.host.as_str(), port)).await?),
+        None => None,
+    };
+    serve_with_admin(listener, admin, config, shutdown).await
+}
+
+/// [`serve`], with the admin listener (`/metrics`, `/healthz`, `/readyz`;
+/// rule P6-07) on `admin` when there is one.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let refused = |error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error);
     let store = (logic::store::open(&config.database_url).await)
         .map_err(|error| refused(StartupError::Database(error.to_string())))?;
@@ -223,13 +244,39 @@ pub async fn serve(
         provider.clone(),
         rate_limits.clone(),
     ));
-    let app = router(provider, &rate_limits);
+    let metrics = provider.metrics.clone();
+    let app = router(provider.clone(), &rate_limits).layer(axum::middleware::from_fn_with_state(
+        metrics.clone(),
+        Metrics::record,
+    ));
     tracing::info!(
         address = %listener.local_addr()?,
         issuer = %config.issuer,
         "authorization server listening"
     );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let admin = admin.map(|admin| {
+        let (ready, scraped) = (provider.clone(), provider.clone());
+        let routes = admin_router(
+            metrics,
+            Arc::new(move || {
+                let provider = ready.clone();
+                Box::pin(async move { provider.ready().await })
+            }),
+            Arc::new(move |metrics: &Metrics| scraped.before_scrape(metrics)),
+        );
+        tokio::spawn(serve_admin(admin, routes, stop.clone().cancelled_owned()))
+    });
+    let stopping = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     let served = crate::limits::serve(listener, app, config.limits.connections(), shutdown).await;
+    stop.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     sweeper.abort();
     served
 }

@@ -42,6 +42,11 @@ pub struct AuthState {
 }
 
 impl AuthState {
+    /// The verifier the middleware asks about tokens.
+    pub fn verifier(&self) -> Arc<TokenVerifier> {
+        self.verifier.clone()
+    }
+
     pub fn new(settings: Arc<AuthSettings>) -> Result<Self, ConfigError> {
         let verifier = TokenVerifier::new(settings.clone()).map_err(|_| {
             ConfigError::Invalid("RS_AUTH_SERVER_URL", "cannot build an HTTP client")

@@ -141,6 +141,17 @@ impl TokenVerifier {
         }
     }
 
+    /// Readiness (`/readyz`, rule P6-07): with signed tokens checked here,
+    /// the authorization server's keys must be loaded (they are fetched
+    /// now if they are not, at most once per [`super::jwt::MIN_REFETCH`]);
+    /// with introspection there is nothing to load.
+    pub async fn ready(&self) -> Result<(), String> {
+        match &self.jwt {
+            Some(jwt) => jwt.ready().await,
+            None => Ok(()),
+        }
+    }
+
     /// How many times the authorization server's key set was fetched.
     pub fn key_fetches(&self) -> u64 {
         self.jwt.as_ref().map_or(0, JwtVerifier::fetches)

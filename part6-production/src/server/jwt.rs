@@ -216,6 +216,32 @@ impl JwtVerifier {
         self.fetches.load(Ordering::Relaxed)
     }
 
+    /// Whether the key set is loaded; fetches it when it is not, at most
+    /// once per [`MIN_REFETCH`] (rule P6-07: `/readyz`).
+    pub async fn ready(&self) -> Result<(), String> {
+        let loaded = || {
+            !self
+                .keys
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+        };
+        if loaded() {
+            return Ok(());
+        }
+        let mut fetched = self.fetched.lock().await;
+        let now = self.settings.clock.instant();
+        if !loaded() && fetched.is_none_or(|at| now.saturating_duration_since(at) >= MIN_REFETCH) {
+            *fetched = Some(now);
+            let keys = self.fetch().await.map_err(|error| error.0)?;
+            *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        }
+        match loaded() {
+            true => Ok(()),
+            false => Err("the authorization server's signing keys are not loaded".into()),
+        }
+    }
+
     /// How many signatures were checked.
     pub fn signature_checks(&self) -> u64 {
         self.signature_checks.load(Ordering::Relaxed)

@@ -30,6 +30,7 @@ pub use crate::principal::Principal;
 pub use transport::MAX_BODY_BYTES;
 
 use crate::{
+    metrics::{KindLabels, Metrics, admin_router, serve_admin},
     settings::{Config, ConfigError},
     tools::DemoServer,
 };
@@ -42,6 +43,16 @@ use crate::{
 /// `shutdown` ends every open MCP session and SSE stream when cancelled, so
 /// that a graceful shutdown does not wait for clients that never hang up.
 pub fn router(config: &Config, shutdown: CancellationToken) -> Result<Router, ConfigError> {
+    Ok(build(config, shutdown)?.0)
+}
+
+/// [`router`], and the token verifier its authorization middleware uses,
+/// when protection is on: the admin listener reads its counts and asks it
+/// whether the authorization server's keys are loaded (rule P6-07).
+fn build(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Result<(Router, Option<Arc<introspection::TokenVerifier>>), ConfigError> {
     let guard = Arc::new(transport::TransportGuard::new(config));
     let auth = if config.auth_enabled {
         Some(Arc::new(config.validate()?))
@@ -60,8 +71,10 @@ pub fn router(config: &Config, shutdown: CancellationToken) -> Result<Router, Co
         mcp_config,
     );
     let mut mcp_routes = Router::new().nest_service("/mcp", mcp);
+    let mut verifier = None;
     if let Some(auth) = &auth {
         let state = auth::AuthState::new(auth.clone())?;
+        verifier = Some(state.verifier());
         mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(state, auth::authorize));
     }
     let mcp_routes = mcp_routes
@@ -75,7 +88,7 @@ pub fn router(config: &Config, shutdown: CancellationToken) -> Result<Router, Co
         Some(auth) => mcp_routes.merge(metadata::routes(auth)),
         None => mcp_routes,
     };
-    Ok(app)
+    Ok((app, verifier))
 }
 // ANCHOR_END: router
 
@@ -90,8 +103,54 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let admin = match config.admin_port {
+        Some(port) => Some(TcpListener::bind((config.host.as_str(), port)).await?),
+        None => None,
+    };
+    serve_with_admin(listener, admin, config, shutdown).await
+}
+
+/// [`serve`], with the admin listener (`/metrics`, `/healthz`, `/readyz`;
+/// rule P6-07) on `admin` when there is one.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
-    let app = router(&config, cancel.clone())?;
+    let (app, verifier) = build(&config, cancel.clone())?;
+    let metrics = Metrics::new();
+    let app = app.layer(middleware::from_fn_with_state(
+        metrics.clone(),
+        Metrics::record,
+    ));
+    let admin = admin.map(|admin| {
+        let ready = verifier.clone();
+        let routes = admin_router(
+            metrics,
+            Arc::new(move || {
+                let verifier = ready.clone();
+                Box::pin(async move {
+                    match verifier {
+                        Some(verifier) => verifier.ready().await,
+                        None => Ok(()),
+                    }
+                })
+            }),
+            Arc::new(move |metrics: &Metrics| {
+                if let Some(verifier) = &verifier {
+                    let catch_up = |kind, now: u64| {
+                        let counter = metrics.as_calls.get_or_create(&KindLabels { kind });
+                        counter.inc_by(now.saturating_sub(counter.get()));
+                    };
+                    catch_up("introspection", verifier.calls());
+                    catch_up("jwks", verifier.key_fetches());
+                }
+            }),
+        );
+        tokio::spawn(serve_admin(admin, routes, cancel.clone().cancelled_owned()))
+    });
     warn_if_public_url_misses(&config, listener.local_addr()?);
     tracing::info!(
         address = %listener.local_addr()?,
@@ -104,6 +163,9 @@ pub async fn serve(
         cancel.cancel();
     };
     crate::limits::serve(listener, app, config.limits.connections(), shutdown).await?;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     Ok(())
 }
 

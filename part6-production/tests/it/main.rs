@@ -19,6 +19,7 @@ const SCRIPTED_BROWSER: &str = env!("CARGO_BIN_EXE_part6-scripted-browser");
 // may add some, and the carried tests read them from here.
 const TOOLS: &[&str] = &["greet", "server_time", "whoami"];
 
+mod admin;
 mod bad_input;
 mod client_cache;
 mod client_callback;

@@ -281,7 +281,7 @@ async fn introspect_status(issuer: &str, token: &str) -> StatusCode {
 /// A fresh database on the PostgreSQL of `PART6_POSTGRES_URL`, or `None`
 /// (after saying so) when the variable is not set. Under CI a missing
 /// server is a failure, never a skip.
-async fn postgres_database() -> Option<String> {
+pub async fn postgres_database() -> Option<String> {
     let Ok(admin_url) = std::env::var("PART6_POSTGRES_URL") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -298,7 +298,7 @@ async fn postgres_database() -> Option<String> {
 }
 
 /// Runs one statement on the PostgreSQL of `PART6_POSTGRES_URL`.
-async fn admin(statement: &str) {
+pub async fn admin(statement: &str) {
     let admin_url = std::env::var("PART6_POSTGRES_URL").expect("PART6_POSTGRES_URL");
     let mut connection = sqlx::PgConnection::connect(&admin_url)
         .await

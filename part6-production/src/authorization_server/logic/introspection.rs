@@ -93,6 +93,7 @@ impl Provider {
         {
             store.revoke_grant(grant_id).await?;
         }
+        self.metrics.revocations.inc();
         Ok(())
     }
     // ANCHOR_END: revoke

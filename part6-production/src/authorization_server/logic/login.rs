@@ -22,6 +22,7 @@ use super::{
 use crate::{
     authorization_server::error::{OAuthError, PageError},
     limits::Source,
+    metrics::KindLabels,
 };
 
 /// At most this many password checks run at once. Each Argon2id check takes
@@ -89,7 +90,15 @@ impl Provider {
             let counted = self
                 .throttle
                 .begin(&*self.store, &attempt.username, source, now);
+            let failed = |kind| {
+                (self
+                    .metrics
+                    .login_failures
+                    .get_or_create(&KindLabels { kind }))
+                .inc()
+            };
             let Some(counted) = counted.await? else {
+                failed("throttled");
                 return Ok(LoginOutcome::Throttled(prompt(
                     "Too many failed sign-ins. Wait a few minutes and try again.",
                 )));
@@ -106,6 +115,7 @@ impl Provider {
             };
             if !verified {
                 tracing::info!(%source, "failed sign-in");
+                failed("password");
                 return Ok(LoginOutcome::Retry(prompt("Wrong user name or password.")));
             }
             self.throttle.succeeded(&*self.store, counted).await?;

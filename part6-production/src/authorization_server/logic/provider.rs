@@ -23,6 +23,7 @@ use super::{
     users::{DemoUser, Throttle},
 };
 use crate::authorization_server::{Config, error::StartupError};
+use crate::metrics::{KindLabels, Metrics};
 
 // ANCHOR: provider
 /// Everything the authorization server knows and decides.
@@ -50,6 +51,8 @@ pub struct Provider {
     pub(super) document_fetcher: Arc<dyn FetchDocument>,
     /// Whether a `client_id` may be an `http` URL on a loopback host.
     pub(super) cimd_allow_loopback_http: bool,
+    /// What the admin listener's `/metrics` shows (rule P6-07).
+    pub(crate) metrics: Metrics,
 }
 
 /// A client allowed to introspect: a resource server (rule AS-09), and the
@@ -95,7 +98,25 @@ impl Provider {
             resource_servers,
             document_fetcher: Arc::new(fetcher),
             cimd_allow_loopback_http: config.cimd_allow_loopback_http,
+            metrics: Metrics::new(),
         })
+    }
+
+    /// Readiness (`/readyz`, rule P6-07): the database answers and a key
+    /// can sign access tokens; otherwise why not.
+    pub async fn ready(&self) -> Result<(), String> {
+        (self.store.ping().await).map_err(|_| "the database cannot be reached".to_owned())?;
+        (self.key_set().await)
+            .map_err(|_| "no access-token signing key can be loaded".to_owned())?;
+        Ok(())
+    }
+
+    /// Before a scrape: the database pool's connections, by state.
+    pub fn before_scrape(&self, metrics: &Metrics) {
+        let (size, idle) = self.store.connections();
+        let gauge = |kind| metrics.db_connections.get_or_create(&KindLabels { kind });
+        gauge("idle").set(i64::from(idle));
+        gauge("in_use").set(i64::from(size.saturating_sub(idle)));
     }
 
     /// The same provider, fetching Client ID Metadata Documents with

@@ -170,7 +170,7 @@ impl Provider {
 
     /// The key set, read from the database at most every
     /// [`RELOAD_EVERY`]; a key is created when none can sign.
-    async fn key_set(&self) -> Result<Arc<KeySet>, OAuthError> {
+    pub(super) async fn key_set(&self) -> Result<Arc<KeySet>, OAuthError> {
         let mut loaded = self.keys.loaded.lock().await;
         if let Some((at, keys)) = loaded.as_ref()
             && at.elapsed() < RELOAD_EVERY

@@ -18,6 +18,7 @@ use super::{
     store::{Client, Grant, NewTokens, Redemption, Rotation},
 };
 use crate::authorization_server::{error::OAuthError, form::Form};
+use crate::metrics::KindLabels;
 
 /// How long a refresh token lives, in seconds: 14 days. Each use replaces it.
 const REFRESH_TOKEN_LIFETIME: i64 = 14 * 24 * 60 * 60;
@@ -45,12 +46,19 @@ impl Provider {
     ) -> Result<TokenResponse, OAuthError> {
         form.reject_repeated()?;
         let client = self.authenticate_client(credentials).await?;
-        match form.get("grant_type") {
-            Some("authorization_code") => self.redeem_code(&client, form).await,
-            Some("refresh_token") => self.refresh(&client, form).await,
-            Some(_) => Err(OAuthError::UnsupportedGrantType),
-            None => Err(OAuthError::InvalidRequest("grant_type is required")),
-        }
+        let (grant_type, issued) = match form.get("grant_type") {
+            Some("authorization_code") => {
+                ("authorization_code", self.redeem_code(&client, form).await?)
+            }
+            Some("refresh_token") => ("refresh_token", self.refresh(&client, form).await?),
+            Some(_) => return Err(OAuthError::UnsupportedGrantType),
+            None => return Err(OAuthError::InvalidRequest("grant_type is required")),
+        };
+        // Rule P6-07: what `/metrics` counts as `oauth_tokens_issued`.
+        (self.metrics.tokens_issued)
+            .get_or_create(&KindLabels { kind: grant_type })
+            .inc();
+        Ok(issued)
     }
     // ANCHOR_END: token_endpoint
 

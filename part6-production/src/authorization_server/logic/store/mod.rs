@@ -280,6 +280,12 @@ impl From<sqlx::Error> for StoreError {
 /// instance and every test decides expiry the same way.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// One round trip to the database, for `/readyz` (rule P6-07).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The pool's connections: (open, idle), for `/metrics`.
+    fn connections(&self) -> (u32, u32);
+
     /// Stores a newly registered client, within its source's share of the
     /// clients nobody has used yet (rule AS-16).
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;

@@ -99,6 +99,16 @@ async fn serialize(
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn connections(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size(), idle)
+    }
+
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         serialize(&mut tx, CLIENTS_LOCK).await?;
