@@ -102,8 +102,10 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let bins = ["as", "rs", "client", "scripted-browser"].map(|name| part.bin(name));
     header(&format!("Building the binaries ({})", bins.join(", ")));
-    // One cargo build of exactly these four bins of one package: nothing
-    // (tests, other parts) the demo does not run.
+    // One cargo build of exactly these four bins: nothing (tests, other
+    // parts) the demo does not run, with the features the tests resolve
+    // (`process::cargo_build`), so that after `cargo xtask test` only the
+    // part itself is compiled again.
     let mut build = vec!["-p", part.package];
     for bin in &bins {
         build.extend(["--bin", bin.as_str()]);
@@ -192,8 +194,13 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
     )?;
     ready(&authorization_server, started);
 
+    let rs_origin = if part.number == 6 {
+        "part 6's, checking signed tokens itself"
+    } else {
+        "part 4's"
+    };
     header(&format!(
-        "Starting the resource server ({rs_bin}, part 4's) on {mcp_url}"
+        "Starting the resource server ({rs_bin}, {rs_origin}) on {mcp_url}"
     ));
     let started = Instant::now();
     let mut resource_server = Server::start(

@@ -37,6 +37,25 @@ pub fn target_dir() -> PathBuf {
         .map_or_else(|| workspace::root().join("target"), PathBuf::from)
 }
 
+/// `args` with `-p PACKAGE` / `--package PACKAGE` replaced by the whole
+/// workspace's selection when the bins are named one by one.
+fn workspace_selection<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    if !args.contains(&"--bin") {
+        return args.to_vec();
+    }
+    let mut selected = vec!["--workspace", "--features", "xtask/net"];
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "-p" | "--package" => {
+                rest.next();
+            }
+            other => selected.push(other),
+        }
+    }
+    selected
+}
+
 /// The binaries one `cargo build` produced, by target name.
 #[derive(Debug, Clone, Default)]
 pub struct Built(BTreeMap<String, PathBuf>);
@@ -54,11 +73,19 @@ impl Built {
 /// `cargo build ARGS` in one invocation (so cargo builds everything in
 /// parallel); the paths come from cargo's own report, so a custom target
 /// directory works too.
+///
+/// Bins named with `--bin` are built with the feature resolution of `cargo
+/// xtask test` (`--workspace --features xtask/net`) instead of that of their
+/// package alone: cargo unifies features over the packages a command
+/// selects, so a build of one part's bins after the tests would otherwise
+/// compile tokio, rustls, hyper and most other dependencies a second time
+/// with other features. Only the named bins (and what they need) are built.
 pub fn cargo_build(args: &[&str]) -> Result<Built> {
+    let args = workspace_selection(args);
     let output = Command::new(cargo())
         .current_dir(workspace::root())
         .arg("build")
-        .args(args)
+        .args(&args)
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
@@ -382,6 +409,23 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_bins_are_built_with_the_workspace_selection() {
+        assert_eq!(
+            workspace_selection(&["-p", "part5-client", "--bin", "part5-as", "--quiet"]),
+            [
+                "--workspace",
+                "--features",
+                "xtask/net",
+                "--bin",
+                "part5-as",
+                "--quiet"
+            ]
+        );
+        let whole_package = ["--release", "--package", "part5-client", "--bins"];
+        assert_eq!(workspace_selection(&whole_package), whole_package);
+    }
 
     #[test]
     fn ansi_sequences_are_removed() {

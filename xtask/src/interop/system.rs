@@ -30,16 +30,15 @@ pub struct Binaries {
     pub as_name: String,
 }
 
-/// `cargo build --bins` of part 5 (and part 3 when part 5 has no AS yet).
+/// Builds part 5's bins (and part 3's AS when part 5 has no AS yet).
 pub fn build() -> Result<Binaries> {
     let own_as = workspace::packages(&workspace::root())?
         .iter()
         .flat_map(|package| &package.targets)
         .any(|target| target.is_bin() && target.name == "part5-as");
-    let mut args = vec!["--quiet", "--bins", "-p", "part5-client"];
-    if !own_as {
-        args.extend(["-p", "part3-as-full"]);
-    }
+    let mut args = vec!["--quiet", "--bin", "part5-rs", "--bin", "part5-client"];
+    args.extend(["--bin", "part5-scripted-browser"]);
+    args.extend(["--bin", if own_as { "part5-as" } else { "part3-as" }]);
     let built = process::cargo_build(&args)?;
     let as_name = if own_as { "part5-as" } else { "part3-as" };
     Ok(Binaries {
