@@ -48,24 +48,18 @@ use crate::workspace;
 /// The baseline server and the counting proxy run inside xtask, so xtask
 /// itself must be an optimized build: `cargo xtask` builds it in debug
 /// mode, and a debug baseline would flatter every ratio. A debug xtask
-/// therefore runs `cargo run --release -p xtask --features net -- bench ...`
-/// and passes on its exit status.
+/// therefore builds its release self (with the `net` feature, and the
+/// feature resolution of every other build, `process::cargo_build`), runs
+/// `target/release/xtask bench ...` and passes on its exit status.
 pub fn run(args: &[String]) -> Result<()> {
     let options = options::Options::parse(args)?;
     if cfg!(debug_assertions) {
-        let status = Command::new(crate::process::cargo())
+        // Built like the servers (`process::cargo_build`), so the release
+        // dependencies are compiled once for both.
+        let built = crate::process::cargo_build(&["--release", "--quiet", "--bin", "xtask"])?;
+        let status = Command::new(built.get("xtask")?)
             .current_dir(workspace::root())
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "--package",
-                "xtask",
-                "--features",
-                "net",
-                "--",
-                "bench",
-            ])
+            .arg("bench")
             .args(args)
             .status()
             .context("cannot run the release build of xtask")?;

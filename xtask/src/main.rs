@@ -125,18 +125,21 @@ fn run() -> Result<()> {
 
 /// Runs `cargo xtask COMMAND ARGS` again in an xtask built with the `net`
 /// feature (see `xtask/Cargo.toml`), `profile` being `--release` for the
-/// bench, and exits with its status.
+/// bench, and exits with its status. It is built like every other bin
+/// xtask builds ([`process::cargo_build`]: the features the tests resolve),
+/// so it shares its dependencies with the tests and with the servers.
 #[cfg(not(feature = "net"))]
 fn with_net(profile: &[&str], command: &str, args: &[String]) -> Result<()> {
     use anyhow::Context as _;
-    let status = std::process::Command::new(process::cargo())
+    let mut build = profile.to_vec();
+    build.extend(["--quiet", "--bin", "xtask"]);
+    let built = process::cargo_build(&build)?;
+    let status = std::process::Command::new(built.get("xtask")?)
         .current_dir(workspace::root())
-        .args(["run", "--quiet"])
-        .args(profile)
-        .args(["--package", "xtask", "--features", "net", "--", command])
+        .arg(command)
         .args(args)
         .status()
-        .context("cannot run cargo run --package xtask --features net")?;
+        .context("cannot run xtask with the net feature")?;
     if status.success() {
         return Ok(());
     }

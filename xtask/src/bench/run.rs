@@ -146,11 +146,14 @@ pub fn measure(options: &Options) -> Result<Results> {
     } else {
         servers::resolve(Some(6), None).ok()
     };
-    let mut packages = vec![as_bin.package.as_str(), rs_bin.package.as_str()];
+    let mut bins = vec![as_bin.bin.as_str(), rs_bin.bin.as_str()];
     if let Some(part6) = &part6 {
-        packages.push(&part6.authorization_server.package);
+        bins.extend([
+            part6.authorization_server.bin.as_str(),
+            part6.resource_server.bin.as_str(),
+        ]);
     }
-    servers::build_release(&packages)?;
+    servers::build_release(&bins)?;
     let dir = output_dir();
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);

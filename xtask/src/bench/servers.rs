@@ -2,7 +2,7 @@
 //! building them in release mode, and reading their memory from `/proc`.
 //! Starting them is [`crate::process::Server`]'s.
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{fs, path::PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -79,19 +79,16 @@ fn find_bin(packages: &[workspace::Package], number: u32, bin: &str) -> Option<B
         })
 }
 
-/// `cargo build --release -p PACKAGE --bins` for every package named.
-pub fn build_release(packages: &[&str]) -> Result<()> {
-    let mut command = Command::new(process::cargo());
-    command
-        .current_dir(workspace::root())
-        .args(["build", "--release", "--bins"]);
-    for package in packages {
-        command.args(["-p", package]);
+/// `cargo build --release` of the bins named, with the feature resolution
+/// every release build of xtask uses (`process::cargo_build`), so that the
+/// servers, xtask itself and `cargo xtask stress` share one build of the
+/// dependencies.
+pub fn build_release(bins: &[&str]) -> Result<()> {
+    let mut args = vec!["--release"];
+    for bin in bins {
+        args.extend(["--bin", bin]);
     }
-    let status = command.status().context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release failed ({status})");
-    }
+    process::cargo_build(&args)?;
     Ok(())
 }
 

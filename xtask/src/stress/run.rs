@@ -91,7 +91,7 @@ struct Target {
 /// Builds the servers, starts them, and runs every flood.
 pub fn stress(options: &Options) -> Result<Results> {
     wrk::ensure_installed()?;
-    let built = process::cargo_build(&["--release", "--package", "part5-client", "--bins"])?;
+    let built = process::cargo_build(&["--release", "--bin", "part5-as", "--bin", "part5-rs"])?;
     let dir = output_dir();
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let [as_port, rs_port] = process::free_ports()?;
