@@ -31,7 +31,10 @@ pub struct Config {
     )]
     pub server_name: String,
     /// Log filter, in `RUST_LOG` syntax (`info`, `debug`, `info,tower_http=debug`).
-    #[arg(long, env = "RS_LOG_LEVEL", default_value = "info")]
+    /// rmcp logs three lines at `info` for every request of protocol
+    /// 2026-07-28, which has no sessions: too many for a busy server, so
+    /// its `info` is off unless asked for.
+    #[arg(long, env = "RS_LOG_LEVEL", default_value = "info,rmcp=warn")]
     pub log_level: String,
     /// Extra browser origins allowed to call the endpoint, comma-separated
     /// (`https://app.example.com`). Loopback origins on any port are always allowed.

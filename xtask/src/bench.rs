@@ -14,6 +14,8 @@
 //! | `protected-warm` | `tools/call server_time` with a token whose introspection is cached |
 //! | `protected-cold` | the same against the RS without a cache: one introspection per call |
 //! | `introspect` | the AS's `/introspect` alone |
+//! | `public-2026`, `protected-2026` | `greet` and `server_time` at part 6's RS as protocol 2026-07-28 calls them: no session, one plain JSON answer (not with `--quick`) |
+//! | `python-sdk-2026` | `greet` at the official Python SDK's server (`bench/python_peer.py`, stateless JSON), called like `public-2026`: the peer row |
 //! | `protected-cold-jwt` | `tools/call server_time` at part 6's RS, which checks signed tokens itself (introspection cache off), its AS behind a counting proxy (not with `--quick`) |
 //! | `full-flow` | register, authorize, login, token, one after the other (reqwest) |
 //! | `full-flow (part 6, SQLite)` | the same flow against part 6's AS on a fresh SQLite file (not with `--quick`) |

@@ -20,6 +20,15 @@
 //! `cargo xtask interop conformance-client URL` is not for people: it is the
 //! command the conformance suite starts for each client scenario.
 
+/// The Python of the interop tools' venv, with the official Python SDK
+/// (`mcp`, pinned in `interop/versions.txt`) installed first when it is
+/// missing: the bench runs its peer server with it.
+pub fn python_sdk() -> Result<std::path::PathBuf> {
+    let root = workspace::root();
+    let versions = versions::Versions::load(&root.join("interop/versions.txt"))?;
+    cache::python(&root.join(".cache/interop"), &versions)
+}
+
 mod browser;
 mod cache;
 mod conformance;

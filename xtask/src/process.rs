@@ -223,6 +223,7 @@ pub struct Server {
     child: Option<ChildGuard>,
     name: String,
     binary: PathBuf,
+    args: Vec<String>,
     env: Vec<(String, String)>,
     port: u16,
     log: PathBuf,
@@ -240,11 +241,24 @@ impl Server {
         port: u16,
         log: &Path,
     ) -> Result<Self> {
+        Self::start_with_args(name, binary, &[], env, port, log)
+    }
+
+    /// [`Server::start`], with arguments for `binary`.
+    pub fn start_with_args(
+        name: &str,
+        binary: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        port: u16,
+        log: &Path,
+    ) -> Result<Self> {
         fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let mut server = Self {
             child: None,
             name: name.to_owned(),
             binary: binary.to_path_buf(),
+            args: args.to_vec(),
             env: env
                 .iter()
                 .map(|(key, value)| ((*key).to_owned(), value.clone()))
@@ -271,6 +285,7 @@ impl Server {
             .with_context(|| format!("cannot open {}", self.log.display()))?;
         let mut command = Command::new(&self.binary);
         command
+            .args(&self.args)
             .envs(self.env.iter().map(|(key, value)| (key, value)))
             .env("NO_COLOR", "1"); // Plain text in the log file.
         clean_environment(&mut command);

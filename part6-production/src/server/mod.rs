@@ -59,14 +59,20 @@ fn build(
     } else {
         None
     };
-    let server_name = config.server_name.clone();
-    let tool_auth = auth.clone();
+    // One server, its tool router built once: rmcp asks the factory for a
+    // service on every request of protocol 2026-07-28, which has no
+    // sessions, and cloning is cheaper than building the router again.
+    let server = DemoServer::new(config.server_name.clone(), auth.clone());
     let mcp_config = StreamableHttpServerConfig::default()
+        // 2026-07-28 requests are answered with plain JSON when the answer
+        // is one message (an SSE stream when a tool sends notifications
+        // first); 2025-11-25 sessions keep their event streams.
+        .with_json_response(true)
         .with_allowed_hosts(guard.allowed_hosts.clone())
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(MAX_BODY_BYTES);
     let mcp = StreamableHttpService::new(
-        move || Ok(DemoServer::new(server_name.clone(), tool_auth.clone())),
+        move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::{
     oauth,
     options::Options,
-    run::{DEFAULT_CACHE_TTL, JWT_SCENARIO, Results, ScenarioResult, output_dir},
+    run::{DEFAULT_CACHE_TTL, JWT_SCENARIO, PEER_SCENARIO, Results, ScenarioResult, output_dir},
     stats::{Percentiles, format_ms, format_rate},
     svg,
 };
@@ -272,6 +272,29 @@ pub fn targets(options: &Options, results: &Results) -> Vec<Target> {
             detail: format!(
                 "{calls} introspections or key fetches for {} requests",
                 jwt.requests
+            ),
+        });
+    }
+    if let (Some(ours), Some(peer)) = (
+        results.scenario("protected-2026"),
+        results.scenario(PEER_SCENARIO),
+    ) {
+        let (ours, peer) = (ours.requests_per_second(), peer.requests_per_second());
+        targets.push(Target {
+            name: "protected-2026 (a token checked) ≥ the Python SDK's public greet requests/s",
+            pass: ours >= peer,
+            detail: format!("{:.1} × the Python SDK's", ratio(ours, peer)),
+        });
+    }
+    if let Some(stateless) = results.scenario("protected-2026") {
+        let rate = stateless.requests_per_second();
+        targets.push(Target {
+            name: "protected-2026 (part 6, no session, plain JSON) ≥ 25 % of baseline requests/s",
+            pass: ratio(rate, baseline) >= 0.25,
+            detail: format!(
+                "{:.1} % (the stateful protected-warm: {:.1} %)",
+                100.0 * ratio(rate, baseline),
+                100.0 * ratio(warm, baseline)
             ),
         });
     }

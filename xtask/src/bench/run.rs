@@ -33,6 +33,14 @@ pub const SCENARIOS: [&str; 5] = [
 /// its introspection cache off (not with `--quick`, which builds no part 6).
 pub const JWT_SCENARIO: &str = "protected-cold-jwt";
 
+/// The same server called the way protocol 2026-07-28 calls it: no
+/// session, and one plain JSON answer per request (part 6 only).
+pub const STATELESS_SCENARIOS: [&str; 2] = ["public-2026", "protected-2026"];
+
+/// The official Python SDK's server with the same `greet`, stateless with
+/// plain JSON, called like `public-2026` (part 6 only, beside it).
+pub const PEER_SCENARIO: &str = "python-sdk-2026";
+
 /// The RS's default introspection cache TTL (`RS_INTROSPECTION_CACHE_TTL`),
 /// which the warm RS runs with: a cached answer is asked for again once
 /// per TTL, so a long run sees one introspection per TTL that passed.
@@ -188,6 +196,18 @@ pub fn measure(options: &Options) -> Result<Results> {
         Some(part6) => Some(JwtServers::start(part6, &dir)?),
         None => None,
     };
+    // The peer is a comparison, not what is measured: without Python or
+    // PyPI the run goes on without its row.
+    let peer = match &part6 {
+        Some(_) => match start_python_peer(&dir) {
+            Ok(peer) => Some(peer),
+            Err(error) => {
+                eprintln!("bench: no Python SDK peer row: {error:#}");
+                None
+            }
+        },
+        None => None,
+    };
     // Each RS reaches the AS through its own counting proxy.
     let warm_proxy = CountingProxy::start(as_address)?;
     let cold_proxy = CountingProxy::start(as_address)?;
@@ -258,6 +278,17 @@ pub fn measure(options: &Options) -> Result<Results> {
                 let session = oauth::mcp_session(&http, &jwt.mcp_url, Some(&token)).await?;
                 oauth::check_call(&http, &jwt.mcp_url, Some(&token), &session, &probe(&time))
                     .await?;
+                for (spec_token, tool, arguments) in [
+                    (None, "greet", r#"{"name":"bench"}"#),
+                    (Some(token.as_str()), "server_time", "{}"),
+                ] {
+                    let spec = stateless_spec(spec_token, tool, arguments);
+                    check_stateless(&http, &jwt.mcp_url, &spec).await?;
+                }
+                if let Some((url, _)) = &peer {
+                    let spec = stateless_spec(None, "greet", r#"{"name":"bench"}"#);
+                    check_stateless(&http, &format!("{url}/mcp"), &spec).await?;
+                }
                 Some((token, session))
             }
             None => None,
@@ -303,12 +334,25 @@ pub fn measure(options: &Options) -> Result<Results> {
     ];
     let mut names: Vec<&str> = SCENARIOS.to_vec();
     if let (Some(jwt), Some((token, session))) = (&jwt, &jwt_setup) {
-        names.push(JWT_SCENARIO);
         let base = jwt.mcp_url.trim_end_matches("/mcp").to_owned();
+        names.push(JWT_SCENARIO);
         specs.push((
-            base,
+            base.clone(),
             mcp_spec(Some(token), session, call_body("server_time", "{}")),
         ));
+        names.extend(STATELESS_SCENARIOS);
+        specs.push((
+            base.clone(),
+            stateless_spec(None, "greet", r#"{"name":"bench"}"#),
+        ));
+        specs.push((base, stateless_spec(Some(token), "server_time", "{}")));
+        if let Some((url, _)) = &peer {
+            names.push(PEER_SCENARIO);
+            specs.push((
+                url.clone(),
+                stateless_spec(None, "greet", r#"{"name":"bench"}"#),
+            ));
+        }
     }
     let mut scripts = Vec::new();
     for (name, (_, spec)) in names.iter().zip(&specs) {
@@ -352,7 +396,7 @@ pub fn measure(options: &Options) -> Result<Results> {
             let proxy = match scenario.name.as_str() {
                 "protected-warm" => Some(&warm_proxy),
                 "protected-cold" => Some(&cold_proxy),
-                JWT_SCENARIO => jwt.as_ref().map(|jwt| &jwt.proxy),
+                JWT_SCENARIO | "protected-2026" => jwt.as_ref().map(|jwt| &jwt.proxy),
                 _ => None,
             };
             let before = proxy.map(CountingProxy::count);
@@ -555,6 +599,25 @@ impl JwtServers {
     }
 }
 
+/// The peer server (`python_peer.py`, written next to the logs) from the
+/// interop tools' venv, on a free port: its base URL and the server.
+fn start_python_peer(logs: &Path) -> Result<(String, Server)> {
+    let python = crate::interop::python_sdk()?;
+    let script = logs.join("python_peer.py");
+    fs::write(&script, include_str!("python_peer.py"))
+        .with_context(|| format!("cannot write {}", script.display()))?;
+    let [port] = crate::process::free_ports()?;
+    let server = Server::start_with_args(
+        "Python SDK peer",
+        &python,
+        &[script.display().to_string(), port.to_string()],
+        &[],
+        port,
+        &logs.join("python-peer.log"),
+    )?;
+    Ok((format!("http://{}", loopback(port)), server))
+}
+
 /// The flows of round `round`: the total spread evenly, the rest first.
 fn flows_in_round(options: &Options, round: u32) -> u32 {
     let base = options.flows / options.rounds;
@@ -643,6 +706,59 @@ fn mcp_spec(token: Option<&str>, session: &str, body: String) -> RequestSpec {
         headers,
         body,
     }
+}
+
+/// A `tools/call` of protocol 2026-07-28: no session, the version and the
+/// method in headers and in `_meta`, every request negotiating for itself.
+fn stateless_spec(token: Option<&str>, tool: &str, arguments: &str) -> RequestSpec {
+    let mut headers = vec![
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+        (
+            "Accept".to_owned(),
+            "application/json, text/event-stream".to_owned(),
+        ),
+        ("MCP-Protocol-Version".to_owned(), "2026-07-28".to_owned()),
+        ("Mcp-Method".to_owned(), "tools/call".to_owned()),
+        ("Mcp-Name".to_owned(), tool.to_owned()),
+    ];
+    if let Some(token) = token {
+        headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+    }
+    let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    RequestSpec {
+        method: "POST",
+        path: "/mcp".into(),
+        headers,
+        body: format!(
+            r#"{{"jsonrpc":"2.0","id":{ID_PLACEHOLDER},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments},"_meta":{meta}}}}}"#
+        ),
+    }
+}
+
+/// Sends `spec` once, as wrk will, and checks that the answer is a plain
+/// JSON result: wrk sees only status codes.
+async fn check_stateless(http: &reqwest::Client, url: &str, spec: &RequestSpec) -> Result<()> {
+    let mut request = http.post(url);
+    for (name, value) in &spec.headers {
+        request = request.header(name, value);
+    }
+    let body = spec.body.replace(ID_PLACEHOLDER, "1");
+    let response = request.body(body).send().await?;
+    let (status, kind) = (
+        response.status(),
+        response.headers().get("content-type").cloned(),
+    );
+    let text = response.text().await?;
+    anyhow::ensure!(
+        status == reqwest::StatusCode::OK
+            && kind
+                .as_ref()
+                .is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"))
+            && text.contains("\"result\"")
+            && !text.contains("\"isError\":true"),
+        "{url} answered {status} ({kind:?}): {text}"
+    );
+    Ok(())
 }
 
 /// `/introspect` as the RS calls it: Basic auth and a form with the token.

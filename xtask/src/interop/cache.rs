@@ -84,6 +84,14 @@ fn install_npm(dir: &Path, versions: &Versions) -> Result<()> {
     Ok(())
 }
 
+/// The Python SDK's venv in `cache`, installed first when missing or stale;
+/// its Python. The bench runs its peer server with it.
+pub fn python(cache: &Path, versions: &Versions) -> Result<PathBuf> {
+    let venv = cache.join("venv");
+    install_python(&venv, versions)?;
+    Ok(venv.join("bin/python"))
+}
+
 fn install_python(venv: &Path, versions: &Versions) -> Result<()> {
     let stamp = versions.stamp("pypi");
     if is_current(venv, &stamp) {
