@@ -57,6 +57,7 @@ mod scopes;
 mod signed_tokens;
 mod stand_in;
 mod startup;
+mod stateless;
 mod support;
 mod token_endpoint;
 mod tools;
