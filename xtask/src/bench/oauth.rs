@@ -63,6 +63,20 @@ pub async fn timed_login(
     Ok((token, flow.times))
 }
 
+/// Revokes the refresh token of `flow` (RFC 7009), which ends its grant.
+pub async fn log_out(http: &Client, issuer: &str, flow: &Flow) -> Result<()> {
+    let refresh = flow.tokens["refresh_token"]
+        .as_str()
+        .context("the token response has no refresh_token")?;
+    let response = http
+        .post(format!("{issuer}/revoke"))
+        .form(&[("token", refresh), ("client_id", flow.client_id.as_str())])
+        .send()
+        .await?;
+    expect(response, StatusCode::OK, "revoke").await?;
+    Ok(())
+}
+
 /// What one whole flow gave: the client it registered, the token
 /// response, and how long each step took.
 #[derive(Debug, Clone)]
