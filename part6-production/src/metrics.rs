@@ -262,6 +262,14 @@ async fn readyz(State(admin): State<Admin>) -> Response {
 }
 // ANCHOR_END: admin_router
 
+/// The admin listener on `host:port`, when a port is configured.
+pub async fn bind_admin(host: &str, port: Option<u16>) -> std::io::Result<Option<TcpListener>> {
+    match port {
+        Some(port) => TcpListener::bind((host, port)).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Serves the admin routes on `listener` until `shutdown` completes.
 pub async fn serve_admin(
     listener: TcpListener,

@@ -34,7 +34,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use self::{error::StartupError, logic::provider::Provider};
-use crate::metrics::{Metrics, admin_router, serve_admin};
+use crate::metrics::{Metrics, admin_router, bind_admin, serve_admin};
 
 // ANCHOR: config
 /// Configuration of the authorization server: flags with environment
@@ -218,10 +218,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let admin = match config.admin_port {
-        Some(port) => Some(TcpListener::bind((config.host.as_str(), port)).await?),
-        None => None,
-    };
+    let admin = bind_admin(&config.host, config.admin_port).await?;
     serve_with_admin(listener, admin, config, shutdown).await
 }
 

@@ -103,12 +103,6 @@ pub async fn run(
         names: tools.clone(),
     });
 
-    if let Some(missing) = (options.call.iter()).find(|tool| !tools.contains(tool)) {
-        return Err(ClientError::Mcp {
-            request: format!("tools/call {missing}"),
-            reason: format!("the server lists no such tool; it has {}", tools.join(", ")),
-        });
-    }
     let mut calls = Vec::new();
     for tool in &options.call {
         let arguments = match tool.as_str() {
@@ -119,7 +113,18 @@ pub async fn run(
         if let serde_json::Value::Object(map) = arguments.clone() {
             params = params.with_arguments(map);
         }
-        let result = flow.call_tool(&mut session, params).await?;
+        // A tool the server does not list is still called: the server
+        // decides, and may answer a call (with a 401 or 403 first) for a
+        // tool it lists to nobody. When it refuses, the error says what
+        // it does list, for a mistyped `--call`.
+        let result = match flow.call_tool(&mut session, params).await {
+            Err(ClientError::Mcp { request, reason }) if !tools.contains(tool) => {
+                let listed = tools.join(", ");
+                let reason = format!("{reason} (the server lists {listed})");
+                return Err(ClientError::Mcp { request, reason });
+            }
+            result => result?,
+        };
         calls.push(ToolCall {
             tool: tool.clone(),
             arguments,

@@ -67,7 +67,8 @@ pub struct Options {
     pub name: String,
     /// The tools to call, in order, comma-separated. `greet` is given
     /// `--name`; every other tool is called without arguments. A tool the
-    /// server does not list is an error, before anything is called.
+    /// server does not list is called all the same, and if the server
+    /// refuses it the error names the tools it lists.
     #[arg(
         long,
         env = "MCP_CALL",

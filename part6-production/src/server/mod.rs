@@ -30,7 +30,7 @@ pub use crate::principal::Principal;
 pub use transport::MAX_BODY_BYTES;
 
 use crate::{
-    metrics::{KindLabels, Metrics, admin_router, serve_admin},
+    metrics::{KindLabels, Metrics, admin_router, bind_admin, serve_admin},
     settings::{Config, ConfigError},
     tools::DemoServer,
 };
@@ -109,10 +109,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let admin = match config.admin_port {
-        Some(port) => Some(TcpListener::bind((config.host.as_str(), port)).await?),
-        None => None,
-    };
+    let admin = bind_admin(&config.host, config.admin_port).await?;
     serve_with_admin(listener, admin, config, shutdown).await
 }
 

@@ -14,7 +14,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     mcp_http::{open_session, post_mcp, tool_call},
-    persistence::{admin, postgres_database},
+    persistence::{give_database_back, postgres_database, take_database_away},
     support::{
         Pkce, RESOURCE, USERNAME, authorize_params, http, obtain_tokens, open_login_page,
         register_public_client, submit_login,
@@ -248,11 +248,7 @@ async fn p607_readiness_follows_the_database_and_the_keys() {
         .next()
         .expect("a database name")
         .to_owned();
-    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
-    admin(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-    ))
-    .await;
+    take_database_away(&name).await;
     let (status, body) = get(&format!("{}/readyz", auth.admin)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body, "not ready: the database cannot be reached\n");
@@ -261,7 +257,7 @@ async fn p607_readiness_follows_the_database_and_the_keys() {
         (StatusCode::OK, "ok\n".into())
     );
 
-    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    give_database_back(&name).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while get(&format!("{}/readyz", auth.admin)).await.0 != StatusCode::OK {
         assert!(

@@ -165,11 +165,7 @@ async fn p608_a_lost_database_is_503_then_service_resumes() {
         .next()
         .expect("a database name")
         .to_owned();
-    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
-    admin(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-    ))
-    .await;
+    take_database_away(&name).await;
 
     let response = http()
         .post(format!("{issuer}/introspect"))
@@ -196,7 +192,7 @@ async fn p608_a_lost_database_is_503_then_service_resumes() {
     assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.headers().contains_key("retry-after"));
 
-    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    give_database_back(&name).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let answer = introspect_status(&issuer, &before.tokens.access_token).await;
@@ -297,8 +293,23 @@ pub async fn postgres_database() -> Option<String> {
     Some(url.to_string())
 }
 
+/// Makes database `name` refuse new connections and ends the open ones,
+/// as a database that went away would.
+pub async fn take_database_away(name: &str) {
+    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+}
+
+/// Lets database `name` take connections again.
+pub async fn give_database_back(name: &str) {
+    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+}
+
 /// Runs one statement on the PostgreSQL of `PART6_POSTGRES_URL`.
-pub async fn admin(statement: &str) {
+async fn admin(statement: &str) {
     let admin_url = std::env::var("PART6_POSTGRES_URL").expect("PART6_POSTGRES_URL");
     let mut connection = sqlx::PgConnection::connect(&admin_url)
         .await
