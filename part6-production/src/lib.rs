@@ -7,15 +7,19 @@
 //!   the browser and calls the tools (binaries `part6-client` and
 //!   `part6-scripted-browser`).
 //!
-//! The resource server, unchanged from part 5:
+//! The resource server, part 5's with what production needs:
 //!
-//! - [`settings`]: configuration, checked at start-up.
-//! - [`tools`]: the MCP tools, unaware of HTTP and OAuth but for one check.
+//! - [`settings`]: configuration, checked at start-up, with a scope per
+//!   protected tool.
+//! - [`tools`]: the MCP tools (a third, `whoami`), unaware of HTTP and
+//!   OAuth but for one check.
 //! - [`server`]: the web layer — router, transport guards, the authorization
 //!   middleware, token introspection and protected-resource metadata.
 //! - [`authorization_server`]: the authorization server of part 3, whose
 //!   store (`logic/store/`) is now a trait with a SQLite and a PostgreSQL
-//!   implementation.
+//!   implementation, and whose access tokens are signed JWTs.
+//! - [`metrics`]: metrics and health checks on an admin listener, for both
+//!   servers.
 
 pub mod authorization_server;
 pub mod client;
