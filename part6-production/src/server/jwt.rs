@@ -219,24 +219,12 @@ impl JwtVerifier {
     /// Whether the key set is loaded; fetches it when it is not, at most
     /// once per [`MIN_REFETCH`] (rule P6-07: `/readyz`).
     pub async fn ready(&self) -> Result<(), String> {
-        let loaded = || {
-            !self
-                .keys
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_empty()
-        };
-        if loaded() {
+        let loaded = |keys: &Keys| !keys.is_empty();
+        if loaded(&self.keys()) {
             return Ok(());
         }
-        let mut fetched = self.fetched.lock().await;
-        let now = self.settings.clock.instant();
-        if !loaded() && fetched.is_none_or(|at| now.saturating_duration_since(at) >= MIN_REFETCH) {
-            *fetched = Some(now);
-            let keys = self.fetch().await.map_err(|error| error.0)?;
-            *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
-        }
-        match loaded() {
+        self.refetch_unless(loaded).await.map_err(|error| error.0)?;
+        match loaded(&self.keys()) {
             true => Ok(()),
             false => Err("the authorization server's signing keys are not loaded".into()),
         }
@@ -253,20 +241,30 @@ impl JwtVerifier {
         if let Some(key) = self.known(kid) {
             return Ok(Some(key));
         }
+        self.refetch_unless(|keys| keys.contains_key(kid)).await?;
+        Ok(self.known(kid))
+    }
+
+    /// Fetches the key set again unless `enough` holds for the keys in
+    /// memory (another request may have fetched while this one waited for
+    /// the lock), or the last fetch is less than [`MIN_REFETCH`] old.
+    async fn refetch_unless(&self, enough: impl Fn(&Keys) -> bool) -> Result<(), Unavailable> {
         let mut fetched = self.fetched.lock().await;
-        // Another request may have fetched while this one waited.
-        if let Some(key) = self.known(kid) {
-            return Ok(Some(key));
-        }
         let now = self.settings.clock.instant();
-        if fetched.is_some_and(|at| now.saturating_duration_since(at) < MIN_REFETCH) {
-            return Ok(None);
+        if enough(&self.keys())
+            || fetched.is_some_and(|at| now.saturating_duration_since(at) < MIN_REFETCH)
+        {
+            return Ok(());
         }
         *fetched = Some(now);
         let keys = self.fetch().await?;
-        let key = keys.get(kid).cloned();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
-        Ok(key)
+        Ok(())
+    }
+
+    /// The keys in memory.
+    fn keys(&self) -> Arc<Keys> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn known(&self, kid: &str) -> Option<DecodingKey> {
