@@ -20,6 +20,8 @@
 //!   implementation, and whose access tokens are signed JWTs.
 //! - [`metrics`]: metrics and health checks on an admin listener, for both
 //!   servers.
+//! - [`tls`]: HTTPS for both servers, from a certificate and key in PEM
+//!   files.
 
 pub mod authorization_server;
 pub mod client;
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod principal;
 pub mod server;
 pub mod settings;
+pub mod tls;
 pub mod tools;
 
 pub use server::{init_tracing, router, serve, shutdown_signal};

@@ -39,6 +39,8 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::either::Either;
 use tower::ServiceExt as _;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
@@ -99,10 +101,15 @@ pub struct ConnectionLimits {
 /// total cap (set well above the per-source one) keeps the process under
 /// its file-descriptor limit. Accepted connections get `TCP_NODELAY`, so a
 /// response written in two pieces does not wait for a delayed ACK.
+///
+/// With `tls`, each connection is served HTTPS (rule P6-10): the handshake
+/// runs in the connection's own task and must end within the header-read
+/// timeout, so a silent client holds only its own slot, and only that long.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
@@ -139,12 +146,27 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
-        let connection = builder
-            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let io = match tls {
+                None => Either::Left(tcp),
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_read_timeout, tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => Either::Right(stream),
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let connection =
+                builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
             drop(slot);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::{clock::Clock, limits::ConnectionLimits};
+use crate::{clock::Clock, limits::ConnectionLimits, tls};
 
 // ANCHOR: config
 /// Configuration of the resource server: flags with environment fallbacks.
@@ -114,6 +114,14 @@ pub struct Config {
     /// `/healthz` and `/readyz` (rule P6-07). Unset: no admin listener.
     #[arg(long, env = "RS_ADMIN_PORT")]
     pub admin_port: Option<u16>,
+    /// Serve HTTPS with this certificate chain (a PEM file, the server's
+    /// certificate first), with `--tls-key`; `RS_PUBLIC_URL` must then be
+    /// https (rule P6-10). `cargo xtask dev-cert` makes one for localhost.
+    #[arg(long, env = "RS_TLS_CERT", value_parser = tls::cert_chain)]
+    pub tls_cert: Option<tls::CertChain>,
+    /// The private key of `--tls-cert`'s certificate (a PEM file).
+    #[arg(long, env = "RS_TLS_KEY", value_parser = tls::private_key)]
+    pub tls_key: Option<tls::PrivateKey>,
     /// Connection limits (rule AS-19).
     #[command(flatten)]
     pub limits: Limits,
@@ -189,6 +197,8 @@ impl Config {
             introspection_timeout: Duration::from_secs(5),
             clock: Clock::default(),
             admin_port: None,
+            tls_cert: None,
+            tls_key: None,
             limits: Limits::default(),
         }
     }

@@ -14,9 +14,10 @@
 //! 4. Streams the client's transcript, stops everything and exits with the
 //!    client's status (0 success, 1 error, 2 authorization failed).
 //!
-//! `cargo xtask demo --part 6` runs part 6's binaries the same way, with the
-//! authorization server on a fresh SQLite file, then shows what part 6 is
-//! for. The client also calls `whoami`, which needs a scope of its own, so
+//! `cargo xtask demo --part 6` runs part 6's binaries the same way, on
+//! `https://localhost` with a CA made for the run (`cargo xtask dev-cert`,
+//! trusted through `SSL_CERT_FILE`), with the authorization server on a
+//! fresh SQLite file, then shows what part 6 is for. The client also calls `whoami`, which needs a scope of its own, so
 //! it logs in once for `server_time` and steps up once for the union of
 //! both scopes; the demo fails unless it did, and unless the token it
 //! cached is a signed JWT (`typ: at+jwt`, ES256) with both scopes. Then it
@@ -159,9 +160,23 @@ const PART6_FILES: [&str; 5] = [
 /// Starts the servers, runs the client, returns its exit status.
 async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
     let [as_port, rs_port] = process::free_ports()?;
-    let issuer = format!("http://127.0.0.1:{as_port}");
-    let mcp_url = format!("http://127.0.0.1:{rs_port}/mcp");
+    // Part 6 serves https (rule P6-10), with a CA made for this run.
+    let certs = if part.number == 6 {
+        Some(dev_cert(&logs.join("certs"))?)
+    } else {
+        None
+    };
+    let (scheme, host) = match certs {
+        Some(_) => ("https", "localhost"),
+        None => ("http", "127.0.0.1"),
+    };
+    let issuer = format!("{scheme}://{host}:{as_port}");
+    let mcp_url = format!("{scheme}://{host}:{rs_port}/mcp");
     let (as_bin, rs_bin) = (part.bin("as"), part.bin("rs"));
+    // The client and the RS (which fetches the AS's keys) trust the run's CA.
+    let trust: Vec<(&str, String)> = (certs.iter())
+        .map(|certs| ("SSL_CERT_FILE", certs.ca.clone()))
+        .collect();
 
     let mut as_env = vec![
         ("AS_HOST", "127.0.0.1".into()),
@@ -177,6 +192,10 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
             "AS_DATABASE_URL",
             format!("sqlite://{}", database.display()),
         ));
+        if let Some(certs) = &certs {
+            as_env.push(("AS_TLS_CERT", certs.cert.clone()));
+            as_env.push(("AS_TLS_KEY", certs.key.clone()));
+        }
         format!("part 6's, on SQLite at {}", relative(&database))
     } else {
         "part 3's".to_owned()
@@ -203,15 +222,21 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
         "Starting the resource server ({rs_bin}, {rs_origin}) on {mcp_url}"
     ));
     let started = Instant::now();
+    let mut rs_env = vec![
+        ("RS_HOST", "127.0.0.1".into()),
+        ("RS_PORT", rs_port.to_string()),
+        ("RS_PUBLIC_URL", mcp_url.clone()),
+        ("RS_AUTH_SERVER_URL", issuer.clone()),
+    ];
+    if let Some(certs) = &certs {
+        rs_env.push(("RS_TLS_CERT", certs.cert.clone()));
+        rs_env.push(("RS_TLS_KEY", certs.key.clone()));
+        rs_env.extend(trust.iter().cloned());
+    }
     let mut resource_server = Server::start(
         &rs_bin,
         binaries.get(&rs_bin)?,
-        &[
-            ("RS_HOST", "127.0.0.1".into()),
-            ("RS_PORT", rs_port.to_string()),
-            ("RS_PUBLIC_URL", mcp_url.clone()),
-            ("RS_AUTH_SERVER_URL", issuer.clone()),
-        ],
+        &rs_env,
         rs_port,
         &logs.join(LOGS[1]),
     )?;
@@ -225,16 +250,21 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
         extra.extend(["--token-cache".to_owned(), cache.display().to_string()]);
         extra.extend(["--call".to_owned(), "greet,server_time,whoami".to_owned()]);
     }
+    let trusting = match &certs {
+        Some(certs) => format!(" and SSL_CERT_FILE={}", relative(Path::new(&certs.ca))),
+        None => String::new(),
+    };
     header(&format!(
         "Running the client: {} {}\n    \
-         with BROWSER={browser} (logs in as {USERNAME} on the real login page)",
+         with BROWSER={browser}{trusting} (logs in as {USERNAME} on the real login page)",
         part.bin("client"),
         extra.join(" ")
     ));
-    let (mut status, output) = run_client(client, &extra, &browser).await?;
+    let (mut status, output) = run_client(client, &extra, &browser, &trust).await?;
     if part.number == 6 && status == 0 {
         header("Checking the step-up and the token the client cached");
         check_step_up(&output, &cache)?;
+        check_https(&output, &issuer)?;
         // The RS too: it keeps the AS's keys in memory, and a fresh one must
         // fetch them from the restarted AS, which must still have them.
         header(
@@ -256,7 +286,7 @@ async fn demo(part: Part, binaries: &Built, logs: &Path) -> Result<i32> {
             part.bin("client"),
             extra.join(" ")
         ));
-        status = run_client(client, &extra, &browser).await?.0;
+        status = run_client(client, &extra, &browser, &trust).await?.0;
     }
     header("Stopping the servers");
     drop(resource_server);
@@ -326,15 +356,68 @@ fn check_step_up(output: &str, cache: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The PEM files of [`crate::dev_cert`], as strings for the environment.
+#[derive(Debug, Clone)]
+struct Certs {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+/// `cargo xtask dev-cert --out DIR`, run by an xtask with the `net` feature
+/// (which `dev-cert` needs, and which this build may not have).
+fn dev_cert(dir: &Path) -> Result<Certs> {
+    header(&format!(
+        "Making a local CA and a certificate for localhost (cargo xtask dev-cert --out {})",
+        relative(dir)
+    ));
+    let xtask = process::cargo_build(&["--quiet", "--bin", "xtask"])?;
+    let output = Command::new(xtask.get("xtask")?)
+        .args(["dev-cert", "--out"])
+        .arg(dir)
+        .output()
+        .context("cannot run xtask dev-cert")?;
+    if !output.status.success() {
+        bail!(
+            "cargo xtask dev-cert failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let file = |name: &str| dir.join(name).display().to_string();
+    Ok(Certs {
+        ca: file("ca.pem"),
+        cert: file("localhost.pem"),
+        key: file("localhost-key.pem"),
+    })
+}
+
+/// Part 6's run went over https: the client found the https issuer.
+fn check_https(output: &str, issuer: &str) -> Result<()> {
+    if !issuer.starts_with("https://") || !output.contains(issuer) {
+        bail!("the client should have used the authorization server at {issuer}");
+    }
+    println!(
+        "    every request went over https: the issuer is {issuer}, and the client, its \
+         scripted browser and the RS trusted the run's CA through SSL_CERT_FILE"
+    );
+    Ok(())
+}
+
 /// Runs the client in the foreground, its results going straight to our
 /// stdout and its steps (stderr) echoed as they come and returned with its
 /// status. Its status is polled rather than
 /// awaited, so the child stays in a [`ChildGuard`] that kills and reaps it
 /// if this future is dropped.
-async fn run_client(client: &Path, args: &[String], browser: &str) -> Result<(i32, String)> {
+async fn run_client(
+    client: &Path,
+    args: &[String],
+    browser: &str,
+    env: &[(&str, String)],
+) -> Result<(i32, String)> {
     let mut command = Command::new(client);
     command
         .args(args)
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .env("BROWSER", browser)
         .env("AS_DEMO_USERNAME", USERNAME)
         .env("AS_DEMO_PASSWORD", PASSWORD)

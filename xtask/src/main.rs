@@ -25,6 +25,8 @@
 //!   Python SDK, MCP Inspector and Chromium.
 //! - `mutants` ([`mutants`]): mutation testing of the AS and RS security
 //!   modules with a pinned cargo-mutants.
+//! - `dev-cert` ([`dev_cert`]): a local CA and a certificate for localhost,
+//!   for part 6 on https.
 //!
 //! What they share: [`workspace`] (the repository root, the members from
 //! `cargo metadata`, tree walking and anchor markers) and [`process`]
@@ -37,6 +39,8 @@ mod book;
 mod carry;
 mod check;
 mod demo;
+#[cfg(feature = "net")]
+mod dev_cert;
 mod diff;
 #[cfg(feature = "net")]
 mod interop;
@@ -72,7 +76,8 @@ commands:
   bench [--quick] [--part N]  load AS + RS with wrk, print costs and targets (bench --help)
   stress [--quick]            floods on the part-5 AS + RS with real flows beside them; memory, slow clients, bounds
   interop [--only GROUP]      part 5 against the MCP conformance suite, Python SDK, Inspector, Chromium
-  mutants [--canary] [--part N] [--file F]  mutation testing of the AS and RS security modules (--list)";
+  mutants [--canary] [--part N] [--file F]  mutation testing of the AS and RS security modules (--list)
+  dev-cert [--out DIR]  a local CA and a certificate for localhost (target/dev-cert/), for part 6 on https";
 
 /// Prints the error chain, without anyhow's backtrace, and exits 1: the
 /// failures xtask reports are about the repository, not about xtask.
@@ -107,12 +112,14 @@ fn run() -> Result<()> {
         "stress" => stress::run(rest),
         #[cfg(feature = "net")]
         "interop" => interop::run(rest),
+        #[cfg(feature = "net")]
+        "dev-cert" => dev_cert::run(rest),
         // Without the `net` feature (see xtask/Cargo.toml): the same
         // command, in an xtask that has it (the bench's in release).
         #[cfg(not(feature = "net"))]
         "bench" => with_net(&["--release"], command, rest),
         #[cfg(not(feature = "net"))]
-        "stress" | "interop" => with_net(&[], command, rest),
+        "stress" | "interop" | "dev-cert" => with_net(&[], command, rest),
         "mutants" => mutants::run(rest),
         "tryit" => tryit::run(rest),
         "help" | "-h" | "--help" => {

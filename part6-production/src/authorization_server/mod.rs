@@ -34,7 +34,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use self::{error::StartupError, logic::provider::Provider};
-use crate::metrics::{Metrics, admin_router, bind_admin, serve_admin};
+use crate::{
+    metrics::{Metrics, admin_router, bind_admin, serve_admin},
+    tls,
+};
 
 // ANCHOR: config
 /// Configuration of the authorization server: flags with environment
@@ -159,6 +162,14 @@ pub struct Config {
     /// `/healthz` and `/readyz` (rule P6-07). Unset: no admin listener.
     #[arg(long, env = "AS_ADMIN_PORT")]
     pub admin_port: Option<u16>,
+    /// Serve HTTPS with this certificate chain (a PEM file, the server's
+    /// certificate first), with `--tls-key`; the issuer must then be https
+    /// (rule P6-10). `cargo xtask dev-cert` makes one for localhost.
+    #[arg(long, env = "AS_TLS_CERT", value_parser = tls::cert_chain)]
+    pub tls_cert: Option<tls::CertChain>,
+    /// The private key of `--tls-cert`'s certificate (a PEM file).
+    #[arg(long, env = "AS_TLS_KEY", value_parser = tls::private_key)]
+    pub tls_key: Option<tls::PrivateKey>,
     /// Connection and rate limits (rules AS-17, AS-19).
     #[command(flatten)]
     pub limits: web::limits::Limits,
@@ -195,6 +206,8 @@ impl Config {
             resource_servers: Vec::new(),
             log_level: "info".into(),
             admin_port: None,
+            tls_cert: None,
+            tls_key: None,
             limits: web::limits::Limits::default(),
         }
     }
@@ -231,6 +244,18 @@ pub async fn serve_with_admin(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let refused = |error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error);
+    let tls = tls::acceptor(
+        config.tls_cert.as_ref(),
+        config.tls_key.as_ref(),
+        &config.issuer,
+        "--issuer or AS_ISSUER",
+    )
+    .map_err(|refusal| {
+        refused(StartupError::Setting {
+            problem: refusal.problem,
+            fix: refusal.fix,
+        })
+    })?;
     let store = (logic::store::open(&config.database_url).await)
         .map_err(|error| refused(StartupError::Database(error.to_string())))?;
     let provider = Provider::new(&config, store).map_err(refused)?;
@@ -269,7 +294,8 @@ pub async fn serve_with_admin(
         shutdown.await;
         stopping.cancel();
     };
-    let served = crate::limits::serve(listener, app, config.limits.connections(), shutdown).await;
+    let served =
+        crate::limits::serve(listener, app, config.limits.connections(), tls, shutdown).await;
     stop.cancel();
     if let Some(admin) = admin {
         let _ = admin.await;

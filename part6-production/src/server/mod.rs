@@ -32,6 +32,7 @@ pub use transport::MAX_BODY_BYTES;
 use crate::{
     metrics::{KindLabels, Metrics, admin_router, bind_admin, serve_admin},
     settings::{Config, ConfigError},
+    tls,
     tools::DemoServer,
 };
 
@@ -121,6 +122,12 @@ pub async fn serve_with_admin(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let tls = tls::acceptor(
+        config.tls_cert.as_ref(),
+        config.tls_key.as_ref(),
+        &config.public_url,
+        "--public-url or RS_PUBLIC_URL",
+    )?;
     let cancel = CancellationToken::new();
     let (app, verifier) = build(&config, cancel.clone())?;
     let metrics = Metrics::new();
@@ -158,14 +165,15 @@ pub async fn serve_with_admin(
     tracing::info!(
         address = %listener.local_addr()?,
         auth = config.auth_enabled,
-        "MCP server listening on http://{}/mcp",
+        "MCP server listening on {}://{}/mcp",
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr()?
     );
     let shutdown = async move {
         shutdown.await;
         cancel.cancel();
     };
-    crate::limits::serve(listener, app, config.limits.connections(), shutdown).await?;
+    crate::limits::serve(listener, app, config.limits.connections(), tls, shutdown).await?;
     if let Some(admin) = admin {
         let _ = admin.await;
     }

@@ -59,6 +59,7 @@ mod stand_in;
 mod startup;
 mod stateless;
 mod support;
+mod tls;
 mod token_endpoint;
 mod tools;
 mod transport;
