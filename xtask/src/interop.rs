@@ -8,7 +8,7 @@
 //!
 //! | group | what |
 //! |---|---|
-//! | [`browser`] | headless Chromium over WebDriver ([`webdriver`]): login, screenshot, anti-framing |
+//! | [`browser`] | headless Chromium over WebDriver ([`webdriver`]): login, screenshot, anti-framing, and a login on part 6 over https ([`https`]) |
 //! | [`conformance`] | the official MCP conformance suite: `server`, `authorization`, `client --suite auth` |
 //! | [`python`] | the official Python SDK's `OAuthClientProvider` (`interop/python_client.py`) |
 //! | [`inspector`] | MCP Inspector's CLI, with a bearer token and with its own OAuth flow |
@@ -32,6 +32,7 @@ pub fn python_sdk() -> Result<std::path::PathBuf> {
 mod browser;
 mod cache;
 mod conformance;
+mod https;
 mod inspector;
 mod python;
 mod report;

@@ -10,6 +10,9 @@
 //!   `frame-ancestors 'none'`; rule AS-10), while a frameable control
 //!   page in the same kind of frame does render its form, so the check
 //!   cannot pass by seeing nothing at all.
+//! - `browser https login (part 6)`: the same login against part 6's servers
+//!   on `https://localhost`, with Chromium trusting a CA made for the run
+//!   ([`super::https`]).
 
 use std::{process::Stdio, time::Duration};
 
@@ -30,13 +33,14 @@ pub async fn checks(setup: &Setup) -> Vec<Check> {
         "browser login",
         "browser screenshot",
         "browser anti-framing",
+        "browser https login (part 6)",
     ];
     let (chromium, chromedriver) = match &setup.tools.chromium {
         Ok(found) => found.clone(),
         Err(reason) => return names.iter().map(|n| Check::fail(*n, reason)).collect(),
     };
     let logs = setup.out.join("logs");
-    let driver = match Driver::start(&chromedriver, &logs.join("chromedriver.log")).await {
+    let driver = match Driver::start(&chromedriver, &logs.join("chromedriver.log"), None).await {
         Ok(driver) => driver,
         Err(error) => {
             return names
@@ -65,6 +69,10 @@ pub async fn checks(setup: &Setup) -> Vec<Check> {
         }
     }
     driver.stop().await;
+    checks.push(Check::from_result(
+        names[3],
+        super::https::login(setup, &chromium, &chromedriver).await,
+    ));
     checks
 }
 
@@ -73,8 +81,36 @@ pub async fn checks(setup: &Setup) -> Vec<Check> {
 async fn login(setup: &Setup, session: &Session) -> (Result<()>, Result<()>) {
     let mut screenshot = Err(anyhow::anyhow!("the login page was never shown"));
     let result = async {
-        let mut client = tokio::process::Command::new(&setup.binaries.client)
-            .args(["--server-url", &setup.system.mcp_url])
+        let mut command = tokio::process::Command::new(&setup.binaries.client);
+        command.args(["--server-url", &setup.system.mcp_url]);
+        let client = ClientRun::start(command, "part5-client").await?;
+        session.navigate(&client.url).await?;
+        let form = LoginForm::find(session).await?;
+        screenshot = save_screenshot(setup, session).await;
+        form.approve(session).await?;
+        let output = client.finish(session).await?;
+        server_time_called(&output)
+    }
+    .await;
+    (result, screenshot)
+}
+
+/// A client run with `--no-browser --json`, its authorization URL read
+/// from its transcript.
+pub struct ClientRun {
+    name: &'static str,
+    child: tokio::process::Child,
+    /// The authorization URL the client printed.
+    pub url: String,
+    /// The rest of the transcript, read on so the client never blocks.
+    rest: tokio::task::JoinHandle<String>,
+}
+
+impl ClientRun {
+    /// Starts `command` (a client binary with its server URL) and waits
+    /// for the authorization URL it prints.
+    pub async fn start(mut command: tokio::process::Command, name: &'static str) -> Result<Self> {
+        let mut child = command
             .args(["--no-browser", "--json", "--login-timeout", "60"])
             .env_remove("BROWSER")
             .stdin(Stdio::null())
@@ -82,8 +118,8 @@ async fn login(setup: &Setup, session: &Session) -> (Result<()>, Result<()>) {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .context("cannot start part5-client")?;
-        let stderr = client.stderr.take().context("no stderr")?;
+            .with_context(|| format!("cannot start {name}"))?;
+        let stderr = child.stderr.take().context("no stderr")?;
         let mut lines = BufReader::new(stderr).lines();
         let mut transcript = String::new();
         let url = tokio::time::timeout(Duration::from_secs(30), async {
@@ -95,11 +131,10 @@ async fn login(setup: &Setup, session: &Session) -> (Result<()>, Result<()>) {
                     return Ok(trimmed.to_owned());
                 }
             }
-            bail!("part5-client printed no authorization URL:\n{transcript}")
+            bail!("{name} printed no authorization URL:\n{transcript}")
         })
         .await
-        .context("part5-client printed no authorization URL within 30 s")??;
-        // Keep reading so the client never blocks on a full pipe.
+        .with_context(|| format!("{name} printed no authorization URL within 30 s"))??;
         let rest = tokio::spawn(async move {
             let mut text = String::new();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -108,38 +143,62 @@ async fn login(setup: &Setup, session: &Session) -> (Result<()>, Result<()>) {
             }
             text
         });
+        Ok(Self {
+            name,
+            child,
+            url,
+            rest,
+        })
+    }
 
-        session.navigate(&url).await?;
-        let username = session.element("input[name=username]").await?;
-        let password = session.element("input[name=password]").await?;
-        screenshot = save_screenshot(setup, session).await;
-        session.type_into(&username, USERNAME).await?;
-        session.type_into(&password, PASSWORD).await?;
-        let approve = session
-            .element("button[name=action][value=approve]")
-            .await?;
-        session.click(&approve).await?;
-
-        let mut stdout = client.stdout.take().context("no stdout")?;
-        let status = tokio::time::timeout(Duration::from_secs(60), client.wait())
+    /// Waits for the client to end after the approval; its `--json` output.
+    pub async fn finish(mut self, session: &Session) -> Result<String> {
+        let name = self.name;
+        let mut stdout = self.child.stdout.take().context("no stdout")?;
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
-            .context("part5-client did not finish within 60 s of the approval")??;
+            .with_context(|| format!("{name} did not finish within 60 s of the approval"))??;
         let mut output = String::new();
         stdout.read_to_string(&mut output).await?;
-        let log = rest.await.unwrap_or_default();
+        let log = self.rest.await.unwrap_or_default();
         let landed = session.current_url().await.unwrap_or_default();
         ensure!(
             status.success(),
-            "part5-client exited {status}; browser at {landed}; stderr: {log}"
+            "{name} exited {status}; browser at {landed}; stderr: {log}"
         );
-        server_time_called(&output)
+        Ok(output)
     }
-    .await;
-    (result, screenshot)
+}
+
+/// The login form Chromium shows.
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+impl LoginForm {
+    /// The form's fields; an error when the page has none (an error page,
+    /// or a certificate warning).
+    pub async fn find(session: &Session) -> Result<Self> {
+        Ok(Self {
+            username: session.element("input[name=username]").await?,
+            password: session.element("input[name=password]").await?,
+        })
+    }
+
+    /// Types the demo credentials and clicks Approve, as a person would.
+    pub async fn approve(&self, session: &Session) -> Result<()> {
+        session.type_into(&self.username, USERNAME).await?;
+        session.type_into(&self.password, PASSWORD).await?;
+        let approve = session
+            .element("button[name=action][value=approve]")
+            .await?;
+        session.click(&approve).await
+    }
 }
 
 /// `--json` output of the client holds a successful `server_time` call.
-fn server_time_called(output: &str) -> Result<()> {
+pub fn server_time_called(output: &str) -> Result<()> {
     let outcome: serde_json::Value =
         serde_json::from_str(output).context("part5-client --json printed no JSON")?;
     let calls = outcome["calls"]

@@ -1,7 +1,7 @@
 //! Just enough of W3C WebDriver, spoken over HTTP to `chromedriver`, to
 //! drive headless Chromium like a person: open a page, type, click, look
-//! inside a frame, take a screenshot. Raw HTTP with reqwest and serde_json
-//! (already xtask dependencies) instead of a WebDriver crate: these seven
+//! inside a frame, read the cookies, take a screenshot. Raw HTTP with reqwest and serde_json
+//! (already xtask dependencies) instead of a WebDriver crate: these eight
 //! commands are the whole need.
 
 use std::{
@@ -41,10 +41,16 @@ pub struct Driver {
 
 impl Driver {
     /// Starts `chromedriver` on a free loopback port and waits for it.
-    pub async fn start(chromedriver: &Path, log: &Path) -> Result<Self> {
+    /// With `home`, it and the Chromium it starts get that `HOME`, where
+    /// Chromium reads its certificate database (`.pki/nssdb`).
+    pub async fn start(chromedriver: &Path, log: &Path, home: Option<&Path>) -> Result<Self> {
         let [port] = crate::process::free_ports()?;
         let file = std::fs::File::create(log)?;
-        let child = tokio::process::Command::new(chromedriver)
+        let mut command = tokio::process::Command::new(chromedriver);
+        if let Some(home) = home {
+            command.env("HOME", home);
+        }
+        let child = command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
@@ -166,6 +172,13 @@ impl Session {
     /// Back to the top-level document.
     pub async fn leave_frames(&self) -> Result<()> {
         self.post("frame", json!({ "id": null })).await.map(drop)
+    }
+
+    /// The cookies the browser holds for the current page, as WebDriver
+    /// reports them (`name`, `secure`, `httpOnly`, `sameSite`, …).
+    pub async fn cookies(&self) -> Result<Vec<Value>> {
+        let value = command(self.http.get(format!("{}/cookie", self.base))).await?;
+        Ok(value.as_array().cloned().unwrap_or_default())
     }
 
     /// A PNG of the window.
