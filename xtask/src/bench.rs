@@ -34,6 +34,7 @@ pub mod oauth;
 mod options;
 mod report;
 mod run;
+pub use run::{check_stateless, stateless_spec};
 pub mod servers;
 pub mod stats;
 pub mod svg;

@@ -27,6 +27,8 @@
 //!   modules with a pinned cargo-mutants.
 //! - `dev-cert` ([`dev_cert`]): a local CA and a certificate for localhost,
 //!   for part 6 on https.
+//! - `cluster` ([`cluster`]): part 6 as two AS and two RS instances behind
+//!   HAProxy on one PostgreSQL, under load, with a kill and a restart.
 //!
 //! What they share: [`workspace`] (the repository root, the members from
 //! `cargo metadata`, tree walking and anchor markers) and [`process`]
@@ -38,6 +40,8 @@ mod bench;
 mod book;
 mod carry;
 mod check;
+#[cfg(feature = "net")]
+mod cluster;
 mod demo;
 #[cfg(feature = "net")]
 mod dev_cert;
@@ -77,7 +81,8 @@ commands:
   stress [--quick]            floods on the part-5 AS + RS with real flows beside them; memory, slow clients, bounds
   interop [--only GROUP]      part 5 against the MCP conformance suite, Python SDK, Inspector, Chromium
   mutants [--canary] [--part N] [--file F]  mutation testing of the AS and RS security modules (--list)
-  dev-cert [--out DIR]  a local CA and a certificate for localhost (target/dev-cert/), for part 6 on https";
+  dev-cert [--out DIR]  a local CA and a certificate for localhost (target/dev-cert/), for part 6 on https
+  cluster [--quick]     part 6 behind HAProxy: PostgreSQL, 2 AS + 2 RS, load, a kill and a restart (cluster --help)";
 
 /// Prints the error chain, without anyhow's backtrace, and exits 1: the
 /// failures xtask reports are about the repository, not about xtask.
@@ -114,12 +119,14 @@ fn run() -> Result<()> {
         "interop" => interop::run(rest),
         #[cfg(feature = "net")]
         "dev-cert" => dev_cert::run(rest),
+        #[cfg(feature = "net")]
+        "cluster" => cluster::run(rest),
         // Without the `net` feature (see xtask/Cargo.toml): the same
         // command, in an xtask that has it (the bench's in release).
         #[cfg(not(feature = "net"))]
         "bench" => with_net(&["--release"], command, rest),
         #[cfg(not(feature = "net"))]
-        "stress" | "interop" | "dev-cert" => with_net(&[], command, rest),
+        "stress" | "interop" | "dev-cert" | "cluster" => with_net(&[], command, rest),
         "mutants" => mutants::run(rest),
         "tryit" => tryit::run(rest),
         "help" | "-h" | "--help" => {

@@ -90,6 +90,17 @@ pub struct Flow {
 /// registers for the `refresh_token` grant too, so the token response
 /// carries a refresh token.
 pub async fn full_flow(http: &Client, issuer: &str, resource: &str, refresh: bool) -> Result<Flow> {
+    full_flow_for(http, issuer, resource, "mcp:tools", refresh).await
+}
+
+/// [`full_flow`], asking for `scope`.
+pub async fn full_flow_for(
+    http: &Client,
+    issuer: &str,
+    resource: &str,
+    scope: &str,
+    refresh: bool,
+) -> Result<Flow> {
     let mut times = [0.0; 4];
     let mut clock = std::time::Instant::now();
     let mut lap = |step: usize| {
@@ -98,7 +109,8 @@ pub async fn full_flow(http: &Client, issuer: &str, resource: &str, refresh: boo
     };
     let client_id = register(http, issuer, refresh).await?;
     lap(0);
-    let request = AuthorizeRequest::new(&client_id, resource);
+    let mut request = AuthorizeRequest::new(&client_id, resource);
+    request.scope = scope.to_owned();
     let page = open_login_page(http, issuer, &request).await?;
     lap(1);
     let code = submit_login(http, issuer, &page, &request.state).await?;
@@ -110,6 +122,31 @@ pub async fn full_flow(http: &Client, issuer: &str, resource: &str, refresh: boo
         tokens,
         times,
     })
+}
+
+/// Refreshes `refresh` for `client_id` (RFC 6749 §6); the token response,
+/// whose refresh token replaces the one sent (rotation).
+pub async fn refresh(
+    http: &Client,
+    issuer: &str,
+    client_id: &str,
+    refresh: &str,
+) -> Result<serde_json::Value> {
+    Ok(expect(
+        http.post(format!("{issuer}/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", client_id),
+            ])
+            .send()
+            .await?,
+        StatusCode::OK,
+        "refresh",
+    )
+    .await?
+    .json()
+    .await?)
 }
 
 /// Registers a public client for [`REDIRECT_URI`] (RFC 7591); returns its
@@ -148,6 +185,8 @@ pub struct AuthorizeRequest {
     pub verifier: String,
     pub state: String,
     pub resource: String,
+    /// `mcp:tools` unless changed.
+    pub scope: String,
 }
 
 impl AuthorizeRequest {
@@ -161,6 +200,7 @@ impl AuthorizeRequest {
             ),
             state: uuid::Uuid::new_v4().simple().to_string(),
             resource: resource.to_owned(),
+            scope: "mcp:tools".to_owned(),
         }
     }
 
@@ -175,7 +215,7 @@ impl AuthorizeRequest {
             ("code_challenge_method", "S256".into()),
             ("state", self.state.clone()),
             ("resource", self.resource.clone()),
-            ("scope", "mcp:tools".into()),
+            ("scope", self.scope.clone()),
         ]
     }
 }

@@ -722,7 +722,7 @@ fn mcp_spec(token: Option<&str>, session: &str, body: String) -> RequestSpec {
 
 /// A `tools/call` of protocol 2026-07-28: no session, the version and the
 /// method in headers and in `_meta`, every request negotiating for itself.
-fn stateless_spec(token: Option<&str>, tool: &str, arguments: &str) -> RequestSpec {
+pub fn stateless_spec(token: Option<&str>, tool: &str, arguments: &str) -> RequestSpec {
     let mut headers = vec![
         ("Content-Type".to_owned(), "application/json".to_owned()),
         (
@@ -749,7 +749,7 @@ fn stateless_spec(token: Option<&str>, tool: &str, arguments: &str) -> RequestSp
 
 /// Sends `spec` once, as wrk will, and checks that the answer is a plain
 /// JSON result: wrk sees only status codes.
-async fn check_stateless(http: &reqwest::Client, url: &str, spec: &RequestSpec) -> Result<()> {
+pub async fn check_stateless(http: &reqwest::Client, url: &str, spec: &RequestSpec) -> Result<()> {
     let mut request = http.post(url);
     for (name, value) in &spec.headers {
         request = request.header(name, value);

@@ -40,19 +40,7 @@ pub fn latency_chart(title: &str, bars: &[(String, Percentiles)]) -> String {
         WIDTH / 2.0,
         escape(title)
     );
-    let mut tick = 0.0;
-    while tick <= top + step / 2.0 {
-        let ty = y(tick);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{ty:.1}" x2="{}" y2="{ty:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            ty + 4.0,
-            trim(tick)
-        );
-        tick += step;
-    }
+    y_grid(&mut svg, (LEFT, WIDTH - RIGHT), (step, top), y);
     let _ = writeln!(
         svg,
         r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">latency (ms)</text>"#,
@@ -104,6 +92,164 @@ pub fn latency_chart(title: &str, bars: &[(String, Percentiles)]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The frame of a line chart over time, shared by the stress and cluster
+/// charts: the document, its title, the grid with the y ticks, the x
+/// ticks, the axis labels, then (in [`LineFrame::close`]) the x axis and
+/// the legend.
+#[derive(Debug, Clone, Copy)]
+pub struct LineFrame {
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub right: f64,
+    pub top: f64,
+    pub bottom: f64,
+    x_step: f64,
+    x_top: f64,
+    y_step: f64,
+    y_top: f64,
+}
+
+impl LineFrame {
+    /// A 760 × `height` frame whose axes reach `x_max` and `y_max`, with
+    /// `top` pixels above the plot for the title and labels.
+    pub fn new(height: f64, top: f64, x_max: f64, y_max: f64) -> Self {
+        let (x_step, x_top) = axis(x_max);
+        let (y_step, y_top) = axis(y_max);
+        Self {
+            width: WIDTH,
+            height,
+            left: LEFT,
+            right: RIGHT,
+            top,
+            bottom: BOTTOM,
+            x_step,
+            x_top,
+            y_step,
+            y_top,
+        }
+    }
+
+    pub fn plot_width(&self) -> f64 {
+        self.width - self.left - self.right
+    }
+
+    pub fn plot_height(&self) -> f64 {
+        self.height - self.top - self.bottom
+    }
+
+    /// The x pixel of `value`.
+    pub fn x(&self, value: f64) -> f64 {
+        self.left + self.plot_width() * value / self.x_top
+    }
+
+    /// The y pixel of `value`.
+    pub fn y(&self, value: f64) -> f64 {
+        self.top + self.plot_height() * (1.0 - value / self.y_top)
+    }
+
+    /// Opens the document: background, title, grid and ticks, axis labels.
+    pub fn open(&self, svg: &mut String, title: &str, x_label: &str, y_label: &str) {
+        let (width, height) = (self.width, self.height);
+        let _ = writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(
+            svg,
+            r#"<rect width="{width}" height="{height}" fill="white"/><text x="{}" y="20" text-anchor="middle" font-size="14">{}</text>"#,
+            width / 2.0,
+            escape(title)
+        );
+        y_grid(
+            svg,
+            (self.left, width - self.right),
+            (self.y_step, self.y_top),
+            |value| self.y(value),
+        );
+        let bottom = self.top + self.plot_height();
+        let mut tick = 0.0;
+        while tick <= self.x_top + self.x_step / 2.0 {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                self.x(tick),
+                bottom + 16.0,
+                trim(tick)
+            );
+            tick += self.x_step;
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="16" y="{0:.1}" transform="rotate(-90 16 {0:.1})" text-anchor="middle">{1}</text><text x="{2:.1}" y="{3:.1}" text-anchor="middle">{4}</text>"#,
+            self.top + self.plot_height() / 2.0,
+            escape(y_label),
+            self.left + self.plot_width() / 2.0,
+            bottom + 32.0,
+            escape(x_label)
+        );
+    }
+
+    /// A polyline through `points` (data values), titled `name`.
+    pub fn line(&self, svg: &mut String, points: &[(f64, f64)], color: &str, name: &str) {
+        let points: Vec<String> = (points.iter())
+            .map(|(x, y)| format!("{:.1},{:.1}", self.x(*x), self.y(*y)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"><title>{}</title></polyline>"#,
+            points.join(" "),
+            escape(name)
+        );
+    }
+
+    /// Closes the document: the x axis, and a legend entry per series,
+    /// `spacing` pixels apart.
+    pub fn close(&self, svg: &mut String, legend: &[(&str, &str)], spacing: f64) {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{0}" y1="{1:.1}" x2="{2}" y2="{1:.1}" stroke="#333"/>"##,
+            self.left,
+            self.top + self.plot_height(),
+            self.width - self.right
+        );
+        for (index, (label, color)) in legend.iter().enumerate() {
+            let lx = self.left + spacing * index as f64;
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{color}"/><text x="{}" y="{}">{}</text>"#,
+                self.height - 18.0,
+                lx + 16.0,
+                self.height - 8.0,
+                escape(label)
+            );
+        }
+        svg.push_str("</svg>\n");
+    }
+}
+
+/// A horizontal grid line and its label at every `step` up to `top`,
+/// from x `from` to `to`, `y` giving each value's pixel.
+fn y_grid(
+    svg: &mut String,
+    (from, to): (f64, f64),
+    (step, top): (f64, f64),
+    y: impl Fn(f64) -> f64,
+) {
+    let mut tick = 0.0;
+    while tick <= top + step / 2.0 {
+        let ty = y(tick);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{from}" y1="{ty:.1}" x2="{to}" y2="{ty:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            from - 6.0,
+            ty + 4.0,
+            trim(tick)
+        );
+        tick += step;
+    }
 }
 
 /// A tick step of 1, 2 or 5 × 10ⁿ giving at most about six ticks, and the
