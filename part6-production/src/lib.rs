@@ -22,8 +22,11 @@
 //!   servers.
 //! - [`tls`]: HTTPS for both servers, from a certificate and key in PEM
 //!   files.
+//! - [`balancer`]: the client's address from a trusted load balancer's
+//!   PROXY protocol header, for both servers.
 
 pub mod authorization_server;
+pub mod balancer;
 pub mod client;
 pub mod clock;
 pub mod holders;

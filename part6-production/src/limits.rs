@@ -102,14 +102,17 @@ pub struct ConnectionLimits {
 /// its file-descriptor limit. Accepted connections get `TCP_NODELAY`, so a
 /// response written in two pieces does not wait for a delayed ACK.
 ///
-/// With `tls`, each connection is served HTTPS (rule P6-10): the handshake
-/// runs in the connection's own task and must end within the header-read
-/// timeout, so a silent client holds only its own slot, and only that long.
+/// With `arrival.tls`, each connection is served HTTPS (rule P6-10). A
+/// connection from one of `arrival.balancers` must first name its client
+/// in a PROXY protocol header (rule P6-11), and is admitted, capped and
+/// rate-limited as that client. The header and the TLS handshake run in
+/// the connection's own task and must end within the header-read timeout,
+/// so a silent client holds only its own slot, and only that long.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
-    tls: Option<TlsAcceptor>,
+    arrival: Arrival,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
@@ -135,41 +138,70 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = open.admit(Source::of(peer.ip()), &limits) else {
-            tracing::debug!(source = %Source::of(peer.ip()), "connection refused: over the cap");
-            continue;
+        // A balancer's connection is admitted once its header has named
+        // the client; any other at once.
+        let admitted = if arrival.balancers.contains(&peer.ip()) {
+            None
+        } else {
+            let Some(slot) = open.admit(Source::of(peer.ip()), &limits) else {
+                tracing::debug!(source = %Source::of(peer.ip()), "connection refused: over the cap");
+                continue;
+            };
+            Some(slot)
         };
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let service = app.clone().map_request(move |mut request: Request<_>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
-        });
-        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        let (app, builder, watcher) = (app.clone(), builder.clone(), graceful.watcher());
+        let (arrival, open) = (arrival.clone(), open.clone());
         tokio::spawn(async move {
-            let io = match tls {
-                None => Either::Left(tcp),
-                Some(tls) => {
-                    match tokio::time::timeout(limits.header_read_timeout, tls.accept(tcp)).await {
-                        Ok(Ok(stream)) => Either::Right(stream),
+            let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+            let (mut tcp, mut client) = (tcp, peer);
+            let _slot = match admitted {
+                Some(slot) => slot,
+                None => {
+                    let header = crate::balancer::client_address(&mut tcp, peer);
+                    client = match tokio::time::timeout_at(deadline, header).await {
+                        Ok(Ok(client)) => client,
                         Ok(Err(error)) => {
-                            tracing::debug!(%error, "TLS handshake failed");
+                            tracing::warn!(%error, balancer = %peer, "connection from a trusted balancer refused");
                             return;
                         }
                         Err(_) => {
-                            tracing::debug!("TLS handshake timed out");
+                            tracing::debug!(balancer = %peer, "no PROXY header in time");
                             return;
                         }
-                    }
+                    };
+                    let Some(slot) = open.admit(Source::of(client.ip()), &limits) else {
+                        tracing::debug!(source = %Source::of(client.ip()), "connection refused: over the cap");
+                        return;
+                    };
+                    slot
                 }
             };
+            let io = match arrival.tls {
+                None => Either::Left(tcp),
+                Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => Either::Right(stream),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
+            let service = app.map_request(move |mut request: Request<_>| {
+                request.extensions_mut().insert(ConnectInfo(client));
+                request
+            });
             let connection =
                 builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
             if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
-            drop(slot);
         });
     }
     drop(listener);
@@ -182,6 +214,24 @@ pub async fn serve(
     Ok(())
 }
 // ANCHOR_END: serve_with_limits
+
+/// How connections reach a server: over TLS or not (rule P6-10), and from
+/// which load balancers, if any, that name their clients in a PROXY
+/// protocol header (rule P6-11).
+#[derive(Clone, Default)]
+pub struct Arrival {
+    pub tls: Option<TlsAcceptor>,
+    pub balancers: Arc<[IpAddr]>,
+}
+
+impl fmt::Debug for Arrival {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arrival")
+            .field("tls", &self.tls.is_some())
+            .field("balancers", &self.balancers)
+            .finish()
+    }
+}
 
 /// Counts open connections in all and per source.
 #[derive(Debug, Clone, Default)]

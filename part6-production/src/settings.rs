@@ -122,6 +122,12 @@ pub struct Config {
     /// The private key of `--tls-cert`'s certificate (a PEM file).
     #[arg(long, env = "RS_TLS_KEY", value_parser = tls::private_key)]
     pub tls_key: Option<tls::PrivateKey>,
+    /// Load balancers in front of this server, comma-separated IP
+    /// addresses: their connections must begin with a PROXY protocol v2
+    /// header naming the client, whose address the limits then count
+    /// (rule P6-11). A header from anyone else is never read.
+    #[arg(long, env = "RS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Connection limits (rule AS-19).
     #[command(flatten)]
     pub limits: Limits,
@@ -199,6 +205,7 @@ impl Config {
             admin_port: None,
             tls_cert: None,
             tls_key: None,
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
         }
     }

@@ -23,7 +23,9 @@
 //! 3. The load: wrk sends protected `server_time` calls of protocol
 //!    2026-07-28 to the RS balancer while full OAuth flows (register,
 //!    authorize, log in, token, then a revocation) run against the AS
-//!    balancer. A quarter of the way in, `as1` and `rs1` are killed
+//!    balancer, each from another loopback address (another person), and
+//!    one address floods `/register` as a script would. A quarter of the
+//!    way in, `as1` and `rs1` are killed
 //!    (SIGKILL); when HAProxy has marked them down they stay down for a
 //!    while, then start again, and HAProxy marks them up. Each instance's
 //!    `/metrics` and HAProxy's statuses are scraped every 500 ms
@@ -41,13 +43,13 @@
 //! The bounds, which fail the command: every refresh token issued before
 //! the kill still refreshes, and the access token still calls; every full
 //! flow that started after HAProxy marked the killed AS down completed; the
-//! client's runs succeed, the second with no login; the session sticks.
+//! client's runs succeed, the second with no login; the session sticks;
+//! the flood is throttled as its own source, and nobody else is.
 //!
-//! Every request reaches the servers from HAProxy's address, 127.0.0.1, so
-//! the per-source rate limits (AS-17) would count the whole load as one
-//! source: the run raises them. Part 6 does not read the client's address
-//! from the balancer (`X-Forwarded-For`, the PROXY protocol); the chapter
-//! says what that means.
+//! Every connection reaches the servers from HAProxy's address, 127.0.0.1;
+//! HAProxy names the client in a PROXY protocol header, which the servers
+//! read from 127.0.0.1 only (rule P6-11), so their default per-source
+//! limits (AS-16, AS-17, AS-19) count people, not the balancer.
 
 mod chart;
 mod haproxy;
@@ -55,6 +57,7 @@ mod scrape;
 
 use std::{
     fmt::Write as _,
+    net::IpAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
@@ -129,6 +132,9 @@ const USERNAME: &str = "demo_user";
 const PASSWORD: &str = "demo_password";
 /// The scope of `server_time` in part 6.
 const SCOPE: &str = "time:read";
+/// `AS_RATE_REGISTER`: registrations a minute from one source (the
+/// default, set explicitly because the flood's bound is computed from it).
+const REGISTER_PER_MINUTE: u64 = 120;
 /// Refresh tokens obtained before the kill and refreshed after it.
 const KEPT_FLOWS: usize = 10;
 /// Full flows running at once during the load.
@@ -357,17 +363,18 @@ async fn cluster(
     let load_ends = started + Duration::from_secs(seconds);
     let flows = Arc::new(Mutex::new(Vec::<FlowRecord>::new()));
     let workers: Vec<_> = (0..FLOW_WORKERS)
-        .map(|_| {
-            let (http, issuer, resource) = (
-                http.clone(),
-                cluster.issuer.clone(),
-                cluster.mcp_url.clone(),
-            );
+        .map(|worker| {
+            let (issuer, resource) = (cluster.issuer.clone(), cluster.mcp_url.clone());
             let flows = flows.clone();
             tokio::spawn(async move {
+                let mut count = 0;
                 while Instant::now() < load_ends {
                     let at = started.elapsed().as_secs_f64();
+                    // Each flow is another person: another address.
+                    let source = user_address(count * FLOW_WORKERS + worker);
+                    count += 1;
                     let result = async {
+                        let http = oauth::http_client_from(Some(source))?;
                         let flow =
                             oauth::full_flow_for(&http, &issuer, &resource, SCOPE, true).await?;
                         // A client that logs out: the demo user's grants
@@ -384,6 +391,7 @@ async fn cluster(
         })
         .collect();
 
+    let flood = tokio::spawn(flood(cluster.issuer.clone(), load_ends));
     let mut events = Vec::new();
     let mut event = |label: String| {
         let seconds = started.elapsed().as_secs_f64();
@@ -419,6 +427,7 @@ async fn cluster(
     for worker in workers {
         worker.await?;
     }
+    let flood = flood.await??;
     let calls = wrk_run.await??;
     tokio::time::sleep(scrape::INTERVAL * 2).await;
     sampler.abort();
@@ -479,6 +488,36 @@ async fn cluster(
         ),
     ));
 
+    let throttled: f64 = {
+        let mut total = 0.0;
+        for target in cluster.targets.iter().filter(|t| t.name.starts_with("as")) {
+            let page = scrape::metrics(&http, target).await.unwrap_or_default();
+            total += scrape::sum(&page, "http_throttled_requests_total");
+        }
+        total
+    };
+    // What one source may register in the load: a full bucket per AS
+    // process (as1 twice: it was restarted) and the refill of two.
+    let allowance = 3 * REGISTER_PER_MINUTE + 2 * REGISTER_PER_MINUTE * seconds / 60;
+    let people_throttled = (flows.iter())
+        .filter(|flow| flow.error.as_deref().is_some_and(|e| e.contains("429")))
+        .count();
+    bounds.push(Bound::new(
+        flood.refused > 0
+            && flood.registered <= allowance
+            && throttled > 0.0
+            && people_throttled == 0,
+        format!(
+            "one address flooding /register through the balancer is throttled as itself: {} \
+             registered (its allowance: {allowance}), {} refused with 429, {} other answers; the \
+             instances counted {throttled:.0} throttled requests; flows of the {} people \
+             refused with 429: {people_throttled}",
+            flood.registered,
+            flood.refused,
+            flood.other,
+            flows.len()
+        ),
+    ));
     let failed_flows: Vec<&FlowRecord> = flows.iter().filter(|f| f.error.is_some()).collect();
     let _ = writeln!(text, "| during {seconds} s of load | figure |\n|---|---:|");
     let _ = writeln!(
@@ -596,6 +635,48 @@ async fn cluster(
     })
 }
 
+/// The loopback address of the `n`th person of the load (127.0.1.1 to
+/// 127.0.1.250, then again): Linux routes all of 127.0.0.0/8 to `lo`.
+fn user_address(n: usize) -> IpAddr {
+    let host = u8::try_from(n % 250).unwrap_or(0) + 1;
+    IpAddr::from([127, 0, 1, host])
+}
+
+/// Where the flood comes from: one address, as one script would.
+const FLOOD_SOURCE: [u8; 4] = [127, 0, 2, 1];
+
+/// What the flood got.
+#[derive(Debug, Default)]
+struct Flood {
+    registered: u64,
+    refused: u64,
+    other: u64,
+}
+
+/// Anonymous registrations from [`FLOOD_SOURCE`] through the AS balancer,
+/// one after the other, until `ends`: what a script would send.
+async fn flood(issuer: String, ends: Instant) -> Result<Flood> {
+    let http = oauth::http_client_from(Some(IpAddr::from(FLOOD_SOURCE)))?;
+    let mut flood = Flood::default();
+    let body = serde_json::json!({
+        "redirect_uris": [oauth::REDIRECT_URI],
+        "token_endpoint_auth_method": "none",
+    });
+    while Instant::now() < ends {
+        let answer = http
+            .post(format!("{issuer}/register"))
+            .json(&body)
+            .send()
+            .await;
+        match answer.map(|response| response.status().as_u16()) {
+            Ok(201) => flood.registered += 1,
+            Ok(429) => flood.refused += 1,
+            _ => flood.other += 1,
+        }
+    }
+    Ok(flood)
+}
+
 /// `: <the first error>` when there is one.
 fn first_error(errors: &[String]) -> String {
     errors
@@ -625,19 +706,10 @@ fn start(binaries: &Binaries, haproxy: &Path, database: &str, out: &Path) -> Res
             ("AS_DEMO_PASSWORD", PASSWORD.into()),
             ("AS_LOG_LEVEL", "warn".into()),
         ];
-        // Behind the balancer every request comes from 127.0.0.1: one
-        // source, whose per-source limits would throttle the whole load.
-        for limit in [
-            "AS_RATE_REGISTER",
-            "AS_RATE_AUTHORIZE",
-            "AS_RATE_LOGIN",
-            "AS_RATE_TOKEN",
-            "AS_RATE_INTROSPECT",
-            "AS_RATE_REVOKE",
-        ] {
-            env.push((limit, "1000000".into()));
-        }
-        env.push(("AS_MAX_CONNECTIONS_PER_SOURCE", "4096".into()));
+        // HAProxy names each client in a PROXY header (rule P6-11); the
+        // default per-source limits then apply to the clients.
+        env.push(("AS_TRUSTED_PROXIES", "127.0.0.1".into()));
+        env.push(("AS_RATE_REGISTER", REGISTER_PER_MINUTE.to_string()));
         env
     };
     let rs_env = |port: u16, admin: u16| -> Vec<(&str, String)> {
@@ -648,7 +720,7 @@ fn start(binaries: &Binaries, haproxy: &Path, database: &str, out: &Path) -> Res
             ("RS_PUBLIC_URL", mcp_url.clone()),
             ("RS_AUTH_SERVER_URL", issuer.clone()),
             ("RS_LOG_LEVEL", "warn".into()),
-            ("RS_MAX_CONNECTIONS_PER_SOURCE", "4096".into()),
+            ("RS_TRUSTED_PROXIES", "127.0.0.1".into()),
         ]
     };
     let specs = [

@@ -28,13 +28,14 @@ pub mod logic;
 pub mod startup;
 pub mod web;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use tokio::net::TcpListener;
 
 use self::{error::StartupError, logic::provider::Provider};
 use crate::{
+    limits::Arrival,
     metrics::{Metrics, admin_router, bind_admin, serve_admin},
     tls,
 };
@@ -170,6 +171,12 @@ pub struct Config {
     /// The private key of `--tls-cert`'s certificate (a PEM file).
     #[arg(long, env = "AS_TLS_KEY", value_parser = tls::private_key)]
     pub tls_key: Option<tls::PrivateKey>,
+    /// Load balancers in front of this server, comma-separated IP
+    /// addresses: their connections must begin with a PROXY protocol v2
+    /// header naming the client, whose address the limits then count
+    /// (rule P6-11). A header from anyone else is never read.
+    #[arg(long, env = "AS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
     /// Connection and rate limits (rules AS-17, AS-19).
     #[command(flatten)]
     pub limits: web::limits::Limits,
@@ -208,6 +215,7 @@ impl Config {
             admin_port: None,
             tls_cert: None,
             tls_key: None,
+            trusted_proxies: Vec::new(),
             limits: web::limits::Limits::default(),
         }
     }
@@ -294,8 +302,17 @@ pub async fn serve_with_admin(
         shutdown.await;
         stopping.cancel();
     };
-    let served =
-        crate::limits::serve(listener, app, config.limits.connections(), tls, shutdown).await;
+    let served = crate::limits::serve(
+        listener,
+        app,
+        config.limits.connections(),
+        Arrival {
+            tls,
+            balancers: config.trusted_proxies.clone().into(),
+        },
+        shutdown,
+    )
+    .await;
     stop.cancel();
     if let Some(admin) = admin {
         let _ = admin.await;

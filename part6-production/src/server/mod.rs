@@ -30,6 +30,7 @@ pub use crate::principal::Principal;
 pub use transport::MAX_BODY_BYTES;
 
 use crate::{
+    limits::Arrival,
     metrics::{KindLabels, Metrics, admin_router, bind_admin, serve_admin},
     settings::{Config, ConfigError},
     tls,
@@ -173,7 +174,18 @@ pub async fn serve_with_admin(
         shutdown.await;
         cancel.cancel();
     };
-    crate::limits::serve(listener, app, config.limits.connections(), tls, shutdown).await?;
+    let arrival = Arrival {
+        tls,
+        balancers: config.trusted_proxies.clone().into(),
+    };
+    crate::limits::serve(
+        listener,
+        app,
+        config.limits.connections(),
+        arrival,
+        shutdown,
+    )
+    .await?;
     if let Some(admin) = admin {
         let _ = admin.await;
     }

@@ -21,6 +21,7 @@ const TOOLS: &[&str] = &["greet", "server_time", "whoami"];
 
 mod admin;
 mod bad_input;
+mod balancer;
 mod client_cache;
 mod client_callback;
 mod client_cli;

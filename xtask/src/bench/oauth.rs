@@ -21,8 +21,16 @@ pub const PROTOCOL_VERSION: &str = "2025-11-25";
 
 /// A client that neither follows redirects nor uses a proxy.
 pub fn http_client() -> Result<Client> {
+    http_client_from(None)
+}
+
+/// [`http_client`], its connections leaving from `source` when given (a
+/// loopback address other than 127.0.0.1: another source for the servers'
+/// per-source limits, since Linux routes all of 127.0.0.0/8 to `lo`).
+pub fn http_client_from(source: Option<std::net::IpAddr>) -> Result<Client> {
     Client::builder()
         .no_proxy()
+        .local_address(source)
         // The servers close a keep-alive connection after 10 s idle (their
         // header-read timeout, rule AS-19); between rounds the flows' pooled
         // connections sit idle for minutes, and reusing one just as the

@@ -40,6 +40,11 @@ pub const RISE: u32 = 2;
 ///   sessions, which live in one instance's memory. A stick table learns
 ///   each session's instance from the `Mcp-Session-Id` of the response
 ///   that created it and sends the session's later requests there.
+/// - Every connection to an instance begins with a PROXY protocol v2
+///   header naming the client (`send-proxy-v2`), which the instances read
+///   from 127.0.0.1 only (`AS_TRUSTED_PROXIES`, rule P6-11): their
+///   per-source limits count clients, not the balancer. The health checks
+///   go to the admin listener, without one.
 /// - A request whose connection to an instance fails before anything was
 ///   sent is retried on the other one (`retry-on conn-failure`,
 ///   `option redispatch`); a request already sent is never replayed, since
@@ -78,7 +83,7 @@ defaults
         for server in servers {
             let _ = writeln!(
                 text,
-                "    server {} 127.0.0.1:{} check port {}",
+                "    server {} 127.0.0.1:{} check port {} send-proxy-v2",
                 server.name, server.port, server.admin_port
             );
         }
@@ -164,8 +169,8 @@ mod tests {
             &pair("as", 9100),
             &pair("rs", 8100),
         );
-        assert!(text.contains("server as1 127.0.0.1:9101 check port 9111"));
-        assert!(text.contains("server rs2 127.0.0.1:8102 check port 8112"));
+        assert!(text.contains("server as1 127.0.0.1:9101 check port 9111 send-proxy-v2"));
+        assert!(text.contains("server rs2 127.0.0.1:8102 check port 8112 send-proxy-v2"));
         assert_eq!(text.matches("option httpchk GET /readyz").count(), 2);
         assert_eq!(text.matches("stick on req.hdr(mcp-session-id)").count(), 1);
         assert!(text.contains("stick store-response res.hdr(mcp-session-id)"));
