@@ -155,6 +155,18 @@ mod tests {
         assert_eq!(form.repeated(), None);
     }
 
+    /// The bound itself: 64 parameters are read, 65 are refused.
+    #[test]
+    fn as13_exactly_the_maximum_of_parameters_is_accepted() {
+        let form = |count: usize| {
+            let pairs: Vec<String> = (0..count).map(|n| format!("p{n}=1")).collect();
+            Form::parse(pairs.join("&").as_bytes())
+        };
+        let full = form(MAX_PARAMETERS).unwrap_or_default();
+        assert_eq!(full.get("p63"), Some("1"));
+        assert_eq!(form(MAX_PARAMETERS + 1), Err(FormError::TooManyParameters));
+    }
+
     #[test]
     fn as13_bad_encodings_and_floods_are_refused() {
         assert_eq!(Form::parse(b"a=%FF"), Err(FormError::BadEncoding));

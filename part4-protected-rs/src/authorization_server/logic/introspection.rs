@@ -103,3 +103,47 @@ impl Provider {
     }
     // ANCHOR_END: revoke
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorization_server::{
+        Config,
+        logic::{secret::Digest, store::AccessRecord},
+    };
+
+    /// A token expires at `exp` (RFC 7662 §2.2; RFC 7519 §4.1.4: "on or
+    /// after which" it must not be accepted): in its last second it is
+    /// still active, from `exp` on it is not.
+    #[test]
+    fn as09_a_token_is_inactive_from_its_expiry_time() {
+        let config = Config::for_tests("https://as.example");
+        let provider = Provider::new(&config).expect("provider");
+        let credentials = ClientCredentials::Basic {
+            id: config.introspection_client_id.clone(),
+            secret: config.introspection_client_secret.clone(),
+        };
+        let active = |expires_in: i64| {
+            let token = format!("token-{expires_in}");
+            let now = provider.now();
+            provider.store.lock().insert_access(
+                Digest::of(&token),
+                AccessRecord {
+                    grant: 1,
+                    client_id: "client".into(),
+                    user: "demo_user".into(),
+                    scope: vec!["mcp:tools".into()],
+                    resource: "http://localhost:8000/mcp".into(),
+                    issued_at: now - 60,
+                    expires_at: now + expires_in,
+                },
+            );
+            let form = Form::parse(format!("token={token}").as_bytes()).expect("form");
+            let answer = provider.introspect(&credentials, &form).expect("answered");
+            matches!(answer, Introspection::Active(_))
+        };
+        assert!(active(5));
+        assert!(!active(0), "active at its expiry time");
+        assert!(!active(-1));
+    }
+}
