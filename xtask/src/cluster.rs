@@ -488,14 +488,15 @@ async fn cluster(
         ),
     ));
 
-    let throttled: f64 = {
-        let mut total = 0.0;
-        for target in cluster.targets.iter().filter(|t| t.name.starts_with("as")) {
-            let page = scrape::metrics(&http, target).await.unwrap_or_default();
-            total += scrape::sum(&page, "http_throttled_requests_total");
-        }
-        total
-    };
+    // Every instance's metrics once, for the flood's bound and the table.
+    let mut pages = Vec::new();
+    for target in &cluster.targets {
+        pages.push(scrape::metrics(&http, target).await.unwrap_or_default());
+    }
+    let throttled: f64 = (cluster.targets.iter().zip(&pages))
+        .filter(|(target, _)| target.name.starts_with("as"))
+        .map(|(_, page)| scrape::sum(page, "http_throttled_requests_total"))
+        .sum();
     // What one source may register in the load: a full bucket per AS
     // process (as1 twice: it was restarted) and the refill of two.
     let allowance = 3 * REGISTER_PER_MINUTE + 2 * REGISTER_PER_MINUTE * seconds / 60;
@@ -572,11 +573,10 @@ async fn cluster(
         text,
         "| instance | requests during the load | requests since start | tokens issued | revocations | calls to the AS (jwks / introspection) |\n|---|---:|---:|---:|---:|---:|"
     );
-    for (index, target) in cluster.targets.iter().enumerate() {
-        let page = scrape::metrics(&http, target).await.unwrap_or_default();
-        let number = |name: &str| scrape::sum(&page, name);
+    for (index, (target, page)) in cluster.targets.iter().zip(&pages).enumerate() {
+        let number = |name: &str| scrape::sum(page, name);
         let calls_by_kind =
-            scrape::by_label(&page, "authorization_server_calls_total", Some("kind"));
+            scrape::by_label(page, "authorization_server_calls_total", Some("kind"));
         let kind = |wanted: &str| {
             (calls_by_kind.iter())
                 .find(|(kind, _)| kind == wanted)

@@ -58,13 +58,8 @@ pub async fn login(setup: &Setup, chromium: &Path, chromedriver: &Path) -> Resul
     let issuer = format!("https://localhost:{as_port}");
     let mcp_url = format!("https://localhost:{rs_port}/mcp");
     let path = |file: &PathBuf| file.display().to_string();
-    let tls = |prefix: &str| {
-        [
-            (format!("{prefix}_TLS_CERT"), path(&certs.cert)),
-            (format!("{prefix}_TLS_KEY"), path(&certs.key)),
-        ]
-    };
-    let mut as_env: Vec<(&str, String)> = vec![
+    let (cert, key) = (path(&certs.cert), path(&certs.key));
+    let as_env: Vec<(&str, String)> = vec![
         ("AS_HOST", "127.0.0.1".into()),
         ("AS_SERVER_PORT", as_port.to_string()),
         ("AS_ISSUER", issuer.clone()),
@@ -72,13 +67,9 @@ pub async fn login(setup: &Setup, chromium: &Path, chromedriver: &Path) -> Resul
         ("AS_DATABASE_URL", "sqlite::memory:".into()),
         ("AS_DEMO_USERNAME", USERNAME.into()),
         ("AS_DEMO_PASSWORD", PASSWORD.into()),
+        ("AS_TLS_CERT", cert.clone()),
+        ("AS_TLS_KEY", key.clone()),
     ];
-    let as_tls = tls("AS");
-    as_env.extend(
-        as_tls
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.clone())),
-    );
     let _authorization_server = Server::start(
         "part6-as",
         built.get("part6-as")?,
@@ -86,19 +77,15 @@ pub async fn login(setup: &Setup, chromium: &Path, chromedriver: &Path) -> Resul
         as_port,
         &logs.join("as.log"),
     )?;
-    let mut rs_env: Vec<(&str, String)> = vec![
+    let rs_env: Vec<(&str, String)> = vec![
         ("RS_HOST", "127.0.0.1".into()),
         ("RS_PORT", rs_port.to_string()),
         ("RS_PUBLIC_URL", mcp_url.clone()),
         ("RS_AUTH_SERVER_URL", issuer.clone()),
+        ("RS_TLS_CERT", cert),
+        ("RS_TLS_KEY", key),
         ("SSL_CERT_FILE", path(&certs.ca)),
     ];
-    let rs_tls = tls("RS");
-    rs_env.extend(
-        rs_tls
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.clone())),
-    );
     let _resource_server = Server::start(
         "part6-rs",
         built.get("part6-rs")?,
