@@ -17,10 +17,12 @@
 //!   about every token.
 //! - [`limits`] and [`holders`]: what keeps both up under floods and slow
 //!   clients (rules AS-16 … AS-19).
+//! - [`clock`]: the time token expiry is read from, which tests move forward.
 //!
 //! Every tool is public here. Part 4 protects `server_time` with OAuth.
 
 pub mod authorization_server;
+pub mod clock;
 pub mod holders;
 pub mod limits;
 

@@ -1,10 +1,12 @@
-//! The clock the introspection cache reads: the system clock, plus an offset
+//! The clock token expiry is read from: the system clock, plus an offset
 //! that only moves forward.
 //!
-//! Token expiry is counted in seconds, so a test of "the cache never outlives
-//! the token" would otherwise have to sleep past a whole second boundary.
-//! With this clock it moves time forward instead ([`Clock::advance`]), and
-//! the server reads every expiry and every cache deadline from it.
+//! Token expiry is counted in seconds, so a test of "an expired token is
+//! refused" would otherwise have to sleep past a whole second boundary.
+//! With this clock it moves time forward instead ([`Clock::advance`]): the
+//! authorization server reads every expiry from the clock in its
+//! configuration, and a resource server every expiry and every cache
+//! deadline from its own.
 
 use std::{
     sync::{
@@ -14,8 +16,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-/// Wall-clock and monotonic time as the resource server sees them. Clones
-/// share one offset, so a test that keeps a clone moves the server's time.
+/// Wall-clock and monotonic time as a server sees them. Clones share one
+/// offset, so a test that keeps a clone moves the server's time.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
     /// Milliseconds added to the system clock; zero outside tests.
@@ -31,6 +33,15 @@ impl Clock {
     /// The current wall-clock time, for token expiry (`exp` is Unix seconds).
     pub fn system_time(&self) -> SystemTime {
         SystemTime::now() + self.ahead()
+    }
+
+    /// Whole seconds since the Unix epoch: the unit of every `exp`.
+    pub fn unix_seconds(&self) -> i64 {
+        self.system_time()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            })
     }
 
     /// How long until the Unix time `exp` (RFC 7662 §2.2), to the

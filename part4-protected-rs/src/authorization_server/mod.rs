@@ -116,6 +116,10 @@ pub struct Config {
     /// Connection and rate limits (rules AS-17, AS-19).
     #[command(flatten)]
     pub limits: web::limits::Limits,
+    /// The clock every expiry is read from. Not a setting: the system
+    /// clock, which tests move forward instead of sleeping.
+    #[arg(skip)]
+    pub clock: crate::clock::Clock,
 }
 // ANCHOR_END: config
 
@@ -138,6 +142,7 @@ impl Config {
             cimd_allow_loopback_http: false,
             log_level: "info".into(),
             limits: web::limits::Limits::default(),
+            clock: crate::clock::Clock::default(),
         }
     }
 }

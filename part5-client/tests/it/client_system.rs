@@ -22,6 +22,7 @@ use this_part::{
         BrowserOpener, ClientError, Options, Outcome, RecordingTranscript, Step,
         browser::BrowserError, callback::CallbackError, run, tokens::FileTokenCache,
     },
+    clock::Clock,
 };
 use tokio::net::TcpListener;
 use url::Url;
@@ -122,6 +123,18 @@ pub async fn cached_tokens(path: &Path, mcp_url: &str) -> (String, String) {
         response.access_token().secret().clone(),
         refresh.secret().clone(),
     )
+}
+
+/// The access tokens' lifetime in the tests that let one expire.
+const LIFETIME: Duration = Duration::from_secs(60);
+
+/// Rewrites the cache as if its tokens had been received `ago` earlier.
+pub async fn received_earlier(path: &Path, mcp_url: &str, ago: Duration) {
+    let cache = FileTokenCache::new(path, mcp_url);
+    let mut stored = cache.load().await.expect("readable").expect("cached");
+    let received = stored.token_received_at.expect("a receipt time");
+    stored.token_received_at = Some(received - ago.as_secs());
+    cache.save(stored).await.expect("writable");
 }
 
 /// The text a tool returned.
@@ -370,7 +383,17 @@ async fn cl04_wrong_iss_on_the_real_redirect_is_refused() {
 /// CL-06: an access token that expired between two runs is refreshed at the real /token (rotation), with no new login.
 #[tokio::test]
 async fn cl06_expired_access_token_is_refreshed_at_the_real_token_endpoint() {
-    let system = System::start(|config| config.token_lifetime = 1, |_| {}).await;
+    // One clock for both servers, moved forward below instead of sleeping.
+    let clock = Clock::default();
+    let (as_clock, rs_clock) = (clock.clone(), clock.clone());
+    let system = System::start(
+        |config| {
+            config.token_lifetime = LIFETIME.as_secs();
+            config.clock = as_clock;
+        },
+        |config| config.clock = rs_clock,
+    )
+    .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("tokens.json");
     let options = options(&system.mcp_url, &cache);
@@ -378,8 +401,11 @@ async fn cl06_expired_access_token_is_refreshed_at_the_real_token_endpoint() {
     assert_eq!(first.expect("the first run logs in").logins, 1);
     let (old_access, old_refresh) = cached_tokens(&cache, &system.mcp_url).await;
 
-    // Not waiting for a server: letting a one-second token expire.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The next run comes a lifetime later: the servers' clock moves past the
+    // token's expiry, and the cache records the token as received that long
+    // ago, which is all the client reads of time.
+    clock.advance(LIFETIME + Duration::from_secs(1));
+    received_earlier(&cache, &system.mcp_url, LIFETIME + Duration::from_secs(1)).await;
     assert_eq!(
         introspect(&system.auth.issuer, &old_access).await,
         json!({"active": false}),

@@ -21,7 +21,10 @@ use super::{
     store::Store,
     users::{DemoUser, Throttle},
 };
-use crate::authorization_server::{Config, error::StartupError};
+use crate::{
+    authorization_server::{Config, error::StartupError},
+    clock::Clock,
+};
 
 // ANCHOR: provider
 /// Everything the authorization server knows and decides.
@@ -40,6 +43,8 @@ pub struct Provider {
     pub(super) document_fetcher: Arc<dyn FetchDocument>,
     /// Whether a `client_id` may be an `http` URL on a loopback host.
     pub(super) cimd_allow_loopback_http: bool,
+    /// The time every expiry is read from.
+    clock: Clock,
 }
 
 /// The one client allowed to introspect: the resource server (rule AS-09).
@@ -80,6 +85,7 @@ impl Provider {
             },
             document_fetcher: Arc::new(fetcher),
             cimd_allow_loopback_http: config.cimd_allow_loopback_http,
+            clock: config.clock.clone(),
         })
     }
 
@@ -97,7 +103,7 @@ impl Provider {
 
     /// Seconds since the Unix epoch: the clock of every expiry.
     pub fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp()
+        self.clock.unix_seconds()
     }
 
     /// Drops expired sign-ins, codes, tokens and throttle windows, so

@@ -22,8 +22,11 @@ use super::{
     store::{DocumentCache, Store},
     users::{DemoUser, Throttle},
 };
-use crate::authorization_server::{Config, error::StartupError};
-use crate::metrics::{KindLabels, Metrics};
+use crate::{
+    authorization_server::{Config, error::StartupError},
+    clock::Clock,
+    metrics::{KindLabels, Metrics},
+};
 
 // ANCHOR: provider
 /// Everything the authorization server knows and decides.
@@ -53,6 +56,8 @@ pub struct Provider {
     pub(super) cimd_allow_loopback_http: bool,
     /// What the admin listener's `/metrics` shows (rule P6-07).
     pub(crate) metrics: Metrics,
+    /// The time every expiry is read from.
+    clock: Clock,
 }
 
 /// A client allowed to introspect: a resource server (rule AS-09), and the
@@ -99,6 +104,7 @@ impl Provider {
             document_fetcher: Arc::new(fetcher),
             cimd_allow_loopback_http: config.cimd_allow_loopback_http,
             metrics: Metrics::new(),
+            clock: config.clock.clone(),
         })
     }
 
@@ -133,7 +139,7 @@ impl Provider {
 
     /// Seconds since the Unix epoch: the clock of every expiry.
     pub fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp()
+        self.clock.unix_seconds()
     }
 
     /// Deletes expired sign-ins, codes, grants, tokens and unused clients
