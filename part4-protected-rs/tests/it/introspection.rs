@@ -1,6 +1,8 @@
 //! Introspection (RFC 7662; rule AS-09), audiences (AS-05) and
 //! revocation (RFC 7009).
 
+use std::collections::HashMap;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -146,6 +148,59 @@ async fn as05_token_request_for_another_resource_is_invalid_target() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["error"], "invalid_target");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// AS-05: a request that names no resource is for the server's only one; when it serves
+/// two, it cannot guess: invalid_target, after the sign-in.
+#[tokio::test]
+async fn as05_without_a_resource_only_a_single_one_is_implied() {
+    use crate::support::{
+        PASSWORD, Pkce, REDIRECT_URI, USERNAME, authorize_params, open_login_page, redirect_params,
+        register_public_client, submit_login,
+    };
+    /// Authorize without `resource`, sign in, and read the redirect.
+    async fn sign_in_without_resource(issuer: &str) -> (HashMap<String, String>, String, Pkce) {
+        let client = register_public_client(issuer).await;
+        let pkce = Pkce::new();
+        let params: Vec<_> = authorize_params(&client.client_id, &pkce, "r")
+            .into_iter()
+            .filter(|(name, _)| *name != "resource")
+            .collect();
+        let page = open_login_page(issuer, &params).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let response = submit_login(issuer, &page, USERNAME, PASSWORD, "approve").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        (redirect_params(&response), client.client_id, pkce)
+    }
+
+    let server = TestAs::start().await;
+    let (redirect, client_id, pkce) = sign_in_without_resource(&server.issuer).await;
+    let response = token_request(
+        &server.issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", redirect["code"].as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("client_id", client_id.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.expect("JSON");
+    let token = tokens["access_token"].as_str().expect("an access token");
+    assert_eq!(introspect(&server.issuer, token).await["aud"], RESOURCE);
+    server.shutdown().await.expect("clean shutdown");
+
+    let other = "http://localhost:8001/mcp";
+    let server = TestAs::start_with(|config| {
+        config.resources = vec![RESOURCE.into(), other.into()];
+    })
+    .await;
+    let (redirect, _, _) = sign_in_without_resource(&server.issuer).await;
+    assert_eq!(redirect["error"], "invalid_target");
+    assert!(!redirect.contains_key("code"));
     server.shutdown().await.expect("clean shutdown");
 }
 

@@ -1,8 +1,11 @@
 //! The login page: headers, CSRF, escaping, throttling, `state` and `iss`
 //! (rule AS-10, AS-11, AS-12).
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::json;
+use this_part::clock::Clock;
 
 use crate::support::{
     PASSWORD, Pkce, TestAs, USERNAME, authorize_params, http, open_login_page, redirect_params,
@@ -174,6 +177,70 @@ async fn as10_session_rotates_and_sign_in_is_single_use() {
     );
     let again = submit_login(&server.issuer, &page, USERNAME, PASSWORD, "approve").await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// AS-10: a sign-in lasts ten minutes: its form still signs in after nine,
+/// and after eleven it is an expired page, with no redirect.
+#[tokio::test]
+async fn as10_a_sign_in_expires_after_ten_minutes() {
+    let clock = Clock::default();
+    let server_clock = clock.clone();
+    let server = TestAs::start_with(|config| config.clock = server_clock).await;
+    let client = register_public_client(&server.issuer).await;
+    let pkce = Pkce::new();
+    let params = authorize_params(&client.client_id, &pkce, "t");
+
+    let page = open_login_page(&server.issuer, &params).await;
+    clock.advance(Duration::from_secs(9 * 60));
+    let response = submit_login(&server.issuer, &page, USERNAME, PASSWORD, "approve").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(redirect_params(&response).contains_key("code"));
+
+    let page = open_login_page(&server.issuer, &params).await;
+    clock.advance(Duration::from_secs(11 * 60));
+    let response = submit_login(&server.issuer, &page, USERNAME, PASSWORD, "approve").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get("location").is_none());
+    let body = response.text().await.expect("page");
+    assert!(body.contains("expired"), "{body}");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// AS-10: the session cookie the CSRF token is bound to is the server's own:
+/// a well-formed one is kept, anything else is replaced by a new one.
+#[tokio::test]
+async fn as10_a_session_cookie_of_another_shape_is_replaced() {
+    let server = TestAs::start().await;
+    let client = register_public_client(&server.issuer).await;
+    let pkce = Pkce::new();
+    let params = authorize_params(&client.client_id, &pkce, "c");
+    let open_with = |cookie: String| {
+        http()
+            .get(server.url("/authorize"))
+            .query(&params)
+            .header("cookie", cookie)
+            .send()
+    };
+
+    let kept = format!("as_session={}", "A".repeat(43));
+    let response = open_with(kept).await.expect("authorize");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("set-cookie").is_none());
+
+    for value in ["short", &"A".repeat(42), &"A".repeat(44)] {
+        let response = open_with(format!("as_session={value}"))
+            .await
+            .expect("authorize");
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers()["set-cookie"].to_str().expect("ASCII");
+        let new = cookie
+            .strip_prefix("as_session=")
+            .and_then(|rest| rest.split(';').next())
+            .expect("a session cookie");
+        assert_eq!(new.len(), 43, "{cookie}");
+        assert_ne!(new, value);
+    }
     server.shutdown().await.expect("clean shutdown");
 }
 

@@ -188,38 +188,57 @@ fn is_url(client_id: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::{sync::Arc, time::Duration};
 
     use serde_json::json;
 
     use super::*;
-    use crate::authorization_server::{
-        Config,
-        logic::document_fetch::{FetchDocument, FetchFuture, FetchedDocument},
+    use crate::{
+        authorization_server::{
+            Config,
+            logic::document_fetch::{FetchDocument, FetchFuture, FetchedDocument},
+        },
+        clock::Clock,
     };
 
     const URL: &str = "https://app.example/client.json";
 
-    /// Answers every fetch with the same body, and counts the fetches.
+    /// Answers every fetch with the same body and `max-age`, and counts
+    /// the fetches.
     #[derive(Debug)]
-    struct Fixed(Vec<u8>, std::sync::atomic::AtomicUsize);
+    struct Fixed(Vec<u8>, std::sync::atomic::AtomicUsize, Option<u64>);
+
+    impl Fixed {
+        fn fetches(&self) -> usize {
+            self.1.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
 
     impl FetchDocument for Fixed {
         fn fetch<'a>(&'a self, _url: &'a Url) -> FetchFuture<'a> {
             self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let body = self.0.clone();
-            Box::pin(async move {
-                Ok(FetchedDocument {
-                    body,
-                    max_age: None,
-                })
-            })
+            let max_age = self.2;
+            Box::pin(async move { Ok(FetchedDocument { body, max_age }) })
         }
     }
 
     fn provider_with(document: serde_json::Value) -> (Provider, Arc<Fixed>) {
-        let fetcher = Arc::new(Fixed(document.to_string().into_bytes(), 0.into()));
-        let provider = Provider::new(&Config::for_tests("https://as.example"))
+        provider_at(document, None, Clock::default())
+    }
+
+    /// A provider on `clock` whose documents come with `max_age`.
+    fn provider_at(
+        document: serde_json::Value,
+        max_age: Option<u64>,
+        clock: Clock,
+    ) -> (Provider, Arc<Fixed>) {
+        let fetcher = Arc::new(Fixed(document.to_string().into_bytes(), 0.into(), max_age));
+        let config = Config {
+            clock,
+            ..Config::for_tests("https://as.example")
+        };
+        let provider = Provider::new(&config)
             .expect("provider")
             .with_document_fetcher(fetcher.clone());
         (provider, fetcher)
@@ -248,8 +267,38 @@ mod tests {
                 ))
             );
         }
-        assert_eq!(fetcher.1.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(fetcher.fetches(), 1);
         assert!(matches!(provider.find_client("not-a-url").await, Ok(None)));
+    }
+
+    /// A document is kept for its `max-age`, at least a minute and at most
+    /// a day, and for an hour when its server says nothing; then fetched
+    /// again.
+    #[tokio::test]
+    async fn cimd_a_document_is_kept_between_a_minute_and_a_day() {
+        let cases = [
+            (None, 60 * 60),
+            (Some(10), 60),
+            (Some(300), 300),
+            (Some(2 * 24 * 60 * 60), 24 * 60 * 60),
+        ];
+        for (max_age, kept) in cases {
+            let clock = Clock::default();
+            let (provider, fetcher) = provider_at(good(), max_age, clock.clone());
+            assert!(matches!(provider.find_client(URL).await, Ok(Some(_))));
+            // Two seconds early: a second boundary crossed during the test
+            // cannot make it look due.
+            clock.advance(Duration::from_secs(kept - 2));
+            assert!(matches!(provider.find_client(URL).await, Ok(Some(_))));
+            assert_eq!(fetcher.fetches(), 1, "max-age {max_age:?}: kept {kept} s");
+            clock.advance(Duration::from_secs(2));
+            assert!(matches!(provider.find_client(URL).await, Ok(Some(_))));
+            assert_eq!(
+                fetcher.fetches(),
+                2,
+                "max-age {max_age:?}: due after {kept} s"
+            );
+        }
     }
 
     #[tokio::test]
@@ -312,6 +361,6 @@ mod tests {
                 "{url}: {refused:?}"
             );
         }
-        assert_eq!(fetcher.1.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(fetcher.fetches(), 0);
     }
 }
