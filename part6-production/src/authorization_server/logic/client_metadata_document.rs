@@ -365,5 +365,14 @@ mod tests {
             );
         }
         assert_eq!(fetcher.fetches(), 0);
+        // The length bound, at its edge: 2,000 characters are read, 2,001 are not.
+        let longest = format!("https://app.example/{}", "a".repeat(MAX_URL_LENGTH - 20));
+        assert_eq!(longest.len(), MAX_URL_LENGTH);
+        assert!(provider.check_client_id_url(&longest).is_ok());
+        let too_long = format!("{longest}a");
+        assert!(matches!(
+            provider.check_client_id_url(&too_long),
+            Err(DocumentError::BadUrl("the client_id URL is too long"))
+        ));
     }
 }
