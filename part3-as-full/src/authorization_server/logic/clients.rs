@@ -265,3 +265,32 @@ pub fn auth_method_name(method: AuthMethod) -> &'static str {
         AuthMethod::ClientSecretPost => "client_secret_post",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The credentials a request presented are logged by their id and
+    /// method; the secret never reaches a log line.
+    #[test]
+    fn as14_credentials_print_their_id_never_their_secret() {
+        let secret = "s3cr3t-value";
+        let printed = [
+            ClientCredentials::Basic {
+                id: "app".into(),
+                secret: secret.into(),
+            },
+            ClientCredentials::Post {
+                id: "app".into(),
+                secret: secret.into(),
+            },
+            ClientCredentials::Public { id: "app".into() },
+            ClientCredentials::Missing,
+        ]
+        .map(|credentials| format!("{credentials:?}"));
+        assert_eq!(
+            printed,
+            ["Basic(app, ..)", "Post(app, ..)", "Public(app)", "Missing"]
+        );
+    }
+}
