@@ -293,4 +293,33 @@ mod tests {
             ["Basic(app, ..)", "Post(app, ..)", "Public(app)", "Missing"]
         );
     }
+
+    /// The bounds on metadata, at their edges: 10 redirect URIs are
+    /// registered and 11 are not; a name of 100 characters (not bytes) is
+    /// kept and one of 101 is not.
+    #[test]
+    fn as06_metadata_bounds_hold_at_their_edges() {
+        let with = |uris: usize, name: usize| RegistrationRequest {
+            redirect_uris: Some(
+                (0..uris)
+                    .map(|n| format!("http://127.0.0.1/callback/{n}"))
+                    .collect(),
+            ),
+            client_name: Some("é".repeat(name)),
+            ..RegistrationRequest::default()
+        };
+        assert!(check_metadata(&with(MAX_REDIRECT_URIS, MAX_NAME_LENGTH)).is_ok());
+        assert!(matches!(
+            check_metadata(&with(MAX_REDIRECT_URIS + 1, 1)),
+            Err(OAuthError::InvalidRedirectUri(_))
+        ));
+        assert!(matches!(
+            check_metadata(&with(1, MAX_NAME_LENGTH + 1)),
+            Err(OAuthError::InvalidClientMetadata("client_name is too long"))
+        ));
+        assert!(matches!(
+            check_metadata(&with(0, 1)),
+            Err(OAuthError::InvalidRedirectUri(_))
+        ));
+    }
 }
