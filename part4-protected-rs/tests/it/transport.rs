@@ -207,6 +207,48 @@ async fn tr02_ended_session_is_not_found() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
+/// AS-16: a session ended with DELETE gives its place back. A source may hold 256
+/// sessions; after ending one of two, it opens 255 more and keeps its first.
+#[tokio::test]
+async fn as16_an_ended_session_gives_its_place_back() {
+    let server = TestServer::start(NO_AS).await;
+    let first = open_session(&server).await;
+    let ended = open_session(&server).await;
+    let deleted = http()
+        .delete(&server.mcp_url)
+        .header("mcp-session-id", &ended)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let client = http();
+    for _ in 0..255 {
+        let response = client
+            .post(&server.mcp_url)
+            .header("accept", ACCEPT)
+            .json(&initialize_body())
+            .send()
+            .await
+            .expect("initialize");
+        assert!(response.headers().contains_key("mcp-session-id"));
+    }
+    let response = http()
+        .post(&server.mcp_url)
+        .header("accept", ACCEPT)
+        .header("mcp-session-id", &first)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&tools_list())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the first session was ended"
+    );
+}
+
 /// Malformed JSON is a 400 with a JSON-RPC parse error, not a crash.
 #[tokio::test]
 async fn malformed_json_is_a_parse_error() {

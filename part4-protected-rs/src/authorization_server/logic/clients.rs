@@ -294,11 +294,11 @@ mod tests {
         );
     }
 
-    /// The bounds on metadata, at their edges: 10 redirect URIs are
+    /// The rules on metadata, at their edges: 10 redirect URIs are
     /// registered and 11 are not; a name of 100 characters (not bytes) is
-    /// kept and one of 101 is not.
+    /// kept and one of 101 is not; the grant types.
     #[test]
-    fn as06_metadata_bounds_hold_at_their_edges() {
+    fn as06_metadata_rules_hold_at_their_edges() {
         let with = |uris: usize, name: usize| RegistrationRequest {
             redirect_uris: Some(
                 (0..uris)
@@ -321,5 +321,24 @@ mod tests {
             check_metadata(&with(0, 1)),
             Err(OAuthError::InvalidRedirectUri(_))
         ));
+        // The grant types: the code grant is required, and refresh is the
+        // only one that may come with it; each condition alone refuses.
+        let grants = |grants: &[&str]| RegistrationRequest {
+            grant_types: Some(grants.iter().map(|&g| g.to_owned()).collect()),
+            ..with(1, 1)
+        };
+        assert!(check_metadata(&grants(&["authorization_code", "refresh_token"])).is_ok());
+        for refused in [
+            &["refresh_token"][..],
+            &["authorization_code", "client_credentials"],
+        ] {
+            assert!(
+                matches!(
+                    check_metadata(&grants(refused)),
+                    Err(OAuthError::InvalidClientMetadata(_))
+                ),
+                "{refused:?}"
+            );
+        }
     }
 }
