@@ -8,7 +8,13 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::header,
+    response::IntoResponse,
+    routing::get,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -33,6 +39,8 @@ impl DocumentHost {
             .route("/client.json", get(good))
             .route("/other-id.json", get(other_id))
             .route("/large.json", get(large))
+            .route("/sized/{size}", get(sized))
+            .route("/streamed/{size}", get(streamed))
             .route("/not-json.txt", get(not_json))
             .route("/redirect.json", get(redirect))
             .with_state((base.clone(), fetches.clone()));
@@ -73,6 +81,53 @@ async fn large(State((base, _)): Host) -> impl IntoResponse {
     let mut document = document(&format!("{base}/large.json"));
     document["padding"] = json!("x".repeat(6 * 1024));
     axum::Json(document)
+}
+
+/// A document of exactly `size` bytes, for the client id `path` on `base`.
+fn padded(base: &str, path: &str, size: usize) -> Vec<u8> {
+    let mut document = document(&format!("{base}{path}"));
+    document["padding"] = json!("");
+    let bare = document.to_string().len();
+    document["padding"] = json!("x".repeat(size.saturating_sub(bare)));
+    let bytes = document.to_string().into_bytes();
+    assert_eq!(bytes.len(), size);
+    bytes
+}
+
+/// A document of the requested size, with a `Content-Length`.
+async fn sized(State((base, _)): Host, Path(size): Path<usize>) -> impl IntoResponse {
+    let body = padded(&base, &format!("/sized/{size}"), size);
+    ([(header::CONTENT_TYPE, "application/json")], body)
+}
+
+/// A document of the requested size, sent chunked: no `Content-Length`
+/// warns the reader, which must count.
+async fn streamed(State((base, _)): Host, Path(size): Path<usize>) -> impl IntoResponse {
+    let body = padded(&base, &format!("/streamed/{size}"), size);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::new(Unsized(Some(body.into()))),
+    )
+}
+
+/// A body of one chunk that does not tell its size, so hyper sends it
+/// chunked.
+struct Unsized(Option<axum::body::Bytes>);
+
+impl hyper::body::Body for Unsized {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .take()
+                .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
+        )
+    }
 }
 
 async fn not_json() -> impl IntoResponse {
@@ -200,6 +255,23 @@ async fn cimd_refuses_documents_that_cannot_be_read() {
         (unreachable, "could not be fetched"),
     ] {
         assert_refused(&server, &client_id, REDIRECT_URI, reason).await;
+    }
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// CIMD: the 5 KiB bound at its edge, with and without a `Content-Length`: a document of
+/// exactly 5,120 bytes is read, one of 5,121 is refused.
+#[tokio::test]
+async fn cimd_a_document_of_exactly_5_kib_is_read() {
+    let host = DocumentHost::start().await;
+    let server = start_as().await;
+    for kind in ["sized", "streamed"] {
+        let pkce = Pkce::new();
+        let client_id = host.url(&format!("/{kind}/5120"));
+        let page = open_login_page(&server.issuer, &authorize_params(&client_id, &pkce, "x")).await;
+        assert_eq!(page.status, StatusCode::OK, "{kind}: {}", page.body);
+        let client_id = host.url(&format!("/{kind}/5121"));
+        assert_refused(&server, &client_id, REDIRECT_URI, "larger than 5 KiB").await;
     }
     server.shutdown().await.expect("clean shutdown");
 }
