@@ -17,7 +17,10 @@ use axum::{
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpListener,
+};
 
 use crate::support::{
     Pkce, REDIRECT_URI, RegisteredClient, TestAs, authorize_code, authorize_params, exchange_code,
@@ -273,6 +276,30 @@ async fn cimd_a_document_of_exactly_5_kib_is_read() {
         let client_id = host.url(&format!("/{kind}/5121"));
         assert_refused(&server, &client_id, REDIRECT_URI, "larger than 5 KiB").await;
     }
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// CIMD: a `Content-Length` over 5 KiB is refused as soon as the headers arrive, not after
+/// a body that may never come (here, one byte of a promised megabyte, then nothing).
+#[tokio::test]
+async fn cimd_an_announced_length_over_5_kib_is_refused_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let client_id = format!(
+        "http://{}/huge.json",
+        listener.local_addr().expect("address")
+    );
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut request = [0; 4096];
+        let _ = stream.read(&mut request).await;
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{";
+        stream.write_all(head.as_bytes()).await.expect("write");
+        // Holds the connection open, well past the fetch's 5 s deadline.
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    });
+    let server = start_as().await;
+    assert_refused(&server, &client_id, REDIRECT_URI, "larger than 5 KiB").await;
     server.shutdown().await.expect("clean shutdown");
 }
 
