@@ -1,4 +1,4 @@
-//! `cargo xtask mutants [--canary] [--part N] [--file F]... [--list]`:
+//! `cargo xtask mutants [--canary] [--part N] [--file F]... [--list] [--iterate]`:
 //! mutation testing of the security code, with a pinned cargo-mutants.
 //!
 //! A test suite that passes proves little about code that refuses things:
@@ -14,6 +14,12 @@
 //! not counted and the reason can be reviewed. The last line is
 //! `N passed, M failed`: caught mutants pass, missed and timed-out ones
 //! fail, and the command fails when any did.
+//!
+//! `--iterate` tests again only the mutants the last run of these modules
+//! did not catch (cargo-mutants' own `--iterate`), after tests were added
+//! for them, and reports every mutant of the modules: its outcome in this
+//! run, or its earlier one when it was caught (or unviable) before and the
+//! code it mutates has not moved since.
 
 use std::{
     collections::BTreeMap,
@@ -36,6 +42,10 @@ const INSTALL_ROOT: &str = ".cache/cargo-mutants";
 
 /// The reviewed list of equivalent mutants, relative to the root.
 const EQUIVALENT_LIST: &str = "xtask/mutants-equivalent.toml";
+
+/// Every mutant's latest outcome, one `kind<TAB>name` line each, kept in a
+/// part's output directory for `--iterate`.
+const LATEST_OUTCOMES: &str = "latest-outcomes.txt";
 
 /// A group of source files whose mutants are reported together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +138,13 @@ pub fn run(args: &[String]) -> Result<()> {
     parts.dedup();
     for part in parts {
         let modules: Vec<&Module> = selected.iter().filter(|m| m.part == part).collect();
-        outcomes.extend(run_part(&root, &cargo_mutants, part, &modules)?);
+        outcomes.extend(run_part(
+            &root,
+            &cargo_mutants,
+            part,
+            &modules,
+            options.iterate,
+        )?);
     }
     let report = Report::new(&selected, &outcomes, &equivalents, &part_dirs(&root)?);
     print!("{}", report.render());
@@ -145,6 +161,7 @@ struct Options {
     part: Option<u32>,
     files: Vec<String>,
     list: bool,
+    iterate: bool,
 }
 
 impl Options {
@@ -155,6 +172,7 @@ impl Options {
             match arg.as_str() {
                 "--canary" => options.canary = true,
                 "--list" => options.list = true,
+                "--iterate" => options.iterate = true,
                 "--part" => {
                     let value = args.next().context("--part needs a number")?;
                     options.part = Some(value.parse().context("--part needs a number")?);
@@ -166,7 +184,7 @@ impl Options {
                 ),
                 other => bail!(
                     "unknown argument `{other}` \
-                     (mutants [--canary] [--part N] [--file MODULE|PATH]... [--list])"
+                     (mutants [--canary] [--part N] [--file MODULE|PATH]... [--list] [--iterate])"
                 ),
             }
         }
@@ -260,11 +278,15 @@ fn install(root: &Path) -> Result<PathBuf> {
 /// just built the workspace's tests, they use that build's `target/` and
 /// profile instead, so no dependency is compiled twice. One job: the
 /// machines this runs on have two cores.
+///
+/// With `iterate`, only the mutants the last run did not catch are tested,
+/// and the others keep their earlier outcome (see [`merge_iteration`]).
 fn run_part(
     root: &Path,
     cargo_mutants: &Path,
     part: u32,
     modules: &[&Module],
+    iterate: bool,
 ) -> Result<Vec<Outcome>> {
     let dirs = part_dirs(root)?;
     let dir = dirs
@@ -285,6 +307,20 @@ fn run_part(
             .env("CARGO_PROFILE_DEV_DEBUG", "0")
             .env("CARGO_PROFILE_TEST_DEBUG", "0");
     }
+    let latest_path = output.join(LATEST_OUTCOMES);
+    let previous = match (iterate, latest_path.exists()) {
+        (false, _) => None,
+        (true, true) => Some(parse_latest(&read(&latest_path)?)?),
+        // A run by an older xtask left only cargo-mutants' own outcomes.
+        (true, false) => Some(
+            parse_outcomes(&read(&output.join("mutants.out").join("outcomes.json"))?).context(
+                "--iterate needs an earlier run of these modules (without --iterate) to start from",
+            )?,
+        ),
+    };
+    let files: Vec<String> = (modules.iter())
+        .flat_map(|module| module.files.iter().map(|file| format!("{dir}/{file}")))
+        .collect();
     command
         .args(["mutants", "--jobs", "1", "--package", dir])
         .args(["--test-package", dir])
@@ -294,10 +330,11 @@ fn run_part(
         .args(["--cargo-arg=--lib", "--cargo-arg=--test=it"])
         .arg("--output")
         .arg(&output);
-    for module in modules {
-        for file in module.files {
-            command.arg("--file").arg(format!("{dir}/{file}"));
-        }
+    for file in &files {
+        command.arg("--file").arg(file);
+    }
+    if iterate {
+        command.arg("--iterate");
     }
     println!("part {part}: cargo mutants on {}", names(modules));
     let outcomes_path = output.join("mutants.out").join("outcomes.json");
@@ -315,8 +352,97 @@ fn run_part(
             output.display()
         );
     }
-    let outcomes = parse_outcomes(&read(&outcomes_path)?)?;
+    let mut outcomes = parse_outcomes(&read(&outcomes_path)?)?;
+    if let Some(previous) = previous {
+        let names = list_mutants(root, cargo_mutants, dir, &files)?;
+        outcomes = merge_iteration(&names, &previous, &outcomes)?;
+    }
+    let latest: String = (outcomes.iter())
+        .map(|outcome| format!("{:?}\t{}\n", outcome.kind, outcome.name()))
+        .collect();
+    fs::write(&latest_path, latest)
+        .with_context(|| format!("cannot write {}", latest_path.display()))?;
     Ok(outcomes)
+}
+
+/// The names (`file:line:column: description`) of every mutant of `files`
+/// as the code stands, from `cargo mutants --list --json` (no build).
+fn list_mutants(
+    root: &Path,
+    cargo_mutants: &Path,
+    dir: &str,
+    files: &[String],
+) -> Result<Vec<String>> {
+    let mut command = Command::new(cargo_mutants);
+    command
+        .current_dir(root)
+        .args(["mutants", "--list", "--json", "--package", dir]);
+    for file in files {
+        command.arg("--file").arg(file);
+    }
+    let output = command
+        .output()
+        .context("cannot run cargo mutants --list")?;
+    if !output.status.success() {
+        bail!(
+            "cargo mutants --list failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let json: Value =
+        serde_json::from_slice(&output.stdout).context("cargo mutants --list printed no JSON")?;
+    (json
+        .as_array()
+        .context("cargo mutants --list printed no list")?)
+    .iter()
+    .map(|mutant| {
+        (mutant["name"].as_str().map(str::to_owned)).context("a listed mutant without a name")
+    })
+    .collect()
+}
+
+/// Every mutant in `names` with its outcome: this run's when it was tested
+/// now, else the earlier run's when that caught it or could not build it
+/// (cargo-mutants' `--iterate` skips exactly those). A mutant with neither
+/// is an error: no figure would be true.
+fn merge_iteration(
+    names: &[String],
+    previous: &[Outcome],
+    now: &[Outcome],
+) -> Result<Vec<Outcome>> {
+    names
+        .iter()
+        .map(|name| {
+            let tested_now = now.iter().find(|outcome| outcome.name() == *name);
+            let earlier = || {
+                previous.iter().find(|outcome| {
+                    outcome.name() == *name && matches!(outcome.kind, Kind::Caught | Kind::Unviable)
+                })
+            };
+            (tested_now.or_else(earlier).cloned())
+                .with_context(|| format!("{name}: tested neither now nor by the last run"))
+        })
+        .collect()
+}
+
+/// Reads [`LATEST_OUTCOMES`].
+fn parse_latest(text: &str) -> Result<Vec<Outcome>> {
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let (kind, name) = (line.split_once('\t'))
+                .with_context(|| format!("{LATEST_OUTCOMES}: no tab in `{line}`"))?;
+            let kind = match kind {
+                "Caught" => Kind::Caught,
+                "Missed" => Kind::Missed,
+                "Timeout" => Kind::Timeout,
+                "Unviable" => Kind::Unviable,
+                other => bail!("{LATEST_OUTCOMES}: unknown outcome `{other}`"),
+            };
+            Outcome::from_name(name, kind)
+        })
+        .collect()
 }
 
 fn names(modules: &[&Module]) -> String {
@@ -339,6 +465,28 @@ struct Outcome {
     /// `file:line:column`, for the report.
     position: String,
     kind: Kind,
+}
+
+impl Outcome {
+    /// cargo-mutants' name of the mutant: `file:line:column: description`.
+    fn name(&self) -> String {
+        format!("{}: {}", self.position, self.mutant)
+    }
+
+    /// The outcome of the mutant cargo-mutants calls `name`.
+    fn from_name(name: &str, kind: Kind) -> Result<Self> {
+        let (position, mutant) = (name.split_once(": "))
+            .with_context(|| format!("`{name}` is not `file:line:column: description`"))?;
+        let file = (position.split(':').next())
+            .filter(|file| !file.is_empty())
+            .with_context(|| format!("`{name}` names no file"))?;
+        Ok(Self {
+            file: file.to_owned(),
+            mutant: mutant.to_owned(),
+            position: position.to_owned(),
+            kind,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -178,3 +178,55 @@ fn every_listed_module_file_and_equivalent_exists() {
         );
     }
 }
+
+#[test]
+fn iterate_is_an_option() {
+    let options = Options::parse(&args(&["--iterate", "--file", "tokens"])).expect("arguments");
+    assert!(options.iterate);
+    assert!(!Options::parse(&args(&[])).expect("arguments").iterate);
+}
+
+#[test]
+fn latest_outcomes_round_trip_by_name() {
+    let outcomes = parse_outcomes(OUTCOMES).expect("outcomes");
+    let text: String = outcomes
+        .iter()
+        .map(|outcome| format!("{:?}\t{}\n", outcome.kind, outcome.name()))
+        .collect();
+    assert_eq!(parse_latest(&text).expect("latest"), outcomes);
+    assert!(parse_latest("Caught no tab here").is_err());
+    assert!(parse_latest("Exploded\tpart3-as-full/src/p.rs:1:1: x").is_err());
+    assert!(parse_latest("Caught\tno position").is_err());
+}
+
+/// An iteration keeps what the last run caught or could not build, takes
+/// this run's outcome for what it tested again, and refuses to report a
+/// mutant that neither run tested (a missed one skipped, or code that moved).
+#[test]
+fn an_iteration_merges_with_the_last_run() {
+    let outcome = |name: &str, kind| Outcome::from_name(name, kind).expect("a name");
+    let previous = [
+        outcome("p.rs:1:1: a", Kind::Caught),
+        outcome("p.rs:2:1: b", Kind::Missed),
+        outcome("p.rs:3:1: c", Kind::Unviable),
+        outcome("p.rs:4:1: d", Kind::Timeout),
+    ];
+    let now = [
+        outcome("p.rs:2:1: b", Kind::Caught),
+        outcome("p.rs:4:1: d", Kind::Missed),
+    ];
+    let names: Vec<String> = ["p.rs:1:1: a", "p.rs:2:1: b", "p.rs:3:1: c", "p.rs:4:1: d"]
+        .map(str::to_owned)
+        .into();
+    let merged = merge_iteration(&names, &previous, &now).expect("merged");
+    let kinds: Vec<Kind> = merged.iter().map(|outcome| outcome.kind).collect();
+    assert_eq!(
+        kinds,
+        [Kind::Caught, Kind::Caught, Kind::Unviable, Kind::Missed]
+    );
+    // A missed mutant the iteration did not test again, and a mutant that
+    // moved to another line, have no outcome to report.
+    assert!(merge_iteration(&names, &previous, &now[..1]).is_err());
+    let moved = ["p.rs:9:1: a".to_owned()];
+    assert!(merge_iteration(&moved, &previous, &now).is_err());
+}
