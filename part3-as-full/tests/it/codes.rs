@@ -1,7 +1,10 @@
 //! Authorization codes: single use, bound, and raced (rule AS-03).
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use this_part::clock::Clock;
 
 use crate::support::{
     Pkce, REDIRECT_URI, TestAs, TokenResponse, authorize_code, exchange_code, introspect,
@@ -156,5 +159,26 @@ async fn as03_concurrent_redemptions_one_wins() {
             .iter()
             .all(|s| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST)
     );
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// AS-03: a code lives two minutes: redeemed after 1 min 58 s it gives tokens, at 2 min it is
+/// unknown or expired (invalid_grant).
+#[tokio::test]
+async fn as03_a_code_expires_after_two_minutes() {
+    let clock = Clock::default();
+    let server_clock = clock.clone();
+    let server = TestAs::start_with(|config| config.clock = server_clock).await;
+    let client = register_public_client(&server.issuer).await;
+    for (after, expected) in [(118, StatusCode::OK), (120, StatusCode::BAD_REQUEST)] {
+        let pkce = Pkce::new();
+        let code = authorize_code(&server.issuer, &client, &pkce).await;
+        clock.advance(Duration::from_secs(after));
+        let response = exchange_code(&server.issuer, &client, &code, &pkce).await;
+        assert_eq!(response.status(), expected, "after {after} s");
+        if expected == StatusCode::BAD_REQUEST {
+            assert_eq!(error_of(response).await.1, "invalid_grant");
+        }
+    }
     server.shutdown().await.expect("clean shutdown");
 }

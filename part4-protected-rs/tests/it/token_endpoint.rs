@@ -1,7 +1,10 @@
 //! The token endpoint's rules (rule AS-07) and refresh tokens (AS-08).
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use this_part::clock::Clock;
 
 use crate::support::{
     Pkce, REDIRECT_URI, RESOURCE, TestAs, TokenResponse, authorize_code, exchange_code, http,
@@ -282,5 +285,43 @@ async fn as07_every_token_response_is_no_store() {
     assert_eq!(ok.headers()["content-type"], "application/json");
     let again = exchange_code(&server.issuer, &client, &code, &pkce).await;
     assert_eq!(error_of(again).await.1, "invalid_grant");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// AS-08: a grant's refresh tokens last fourteen days from the code's redemption, rotation
+/// included: one refreshes two seconds before, the next is refused at the end (invalid_grant).
+#[tokio::test]
+async fn as08_refresh_tokens_last_fourteen_days() {
+    const FOURTEEN_DAYS: u64 = 14 * 24 * 60 * 60;
+    let clock = Clock::default();
+    let server_clock = clock.clone();
+    let server = TestAs::start_with(|config| config.clock = server_clock).await;
+    let obtained = obtain_tokens(&server.issuer, RESOURCE, "mcp:tools").await;
+    let client_id = obtained.client.client_id.as_str();
+    let refresh = |token: String| {
+        let issuer = server.issuer.clone();
+        let client_id = client_id.to_owned();
+        async move {
+            token_request(
+                &issuer,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", &client_id),
+                ],
+            )
+            .await
+        }
+    };
+    clock.advance(Duration::from_secs(FOURTEEN_DAYS - 2));
+    let response = refresh(obtained.tokens.refresh_token.expect("a refresh token")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let rotated: TokenResponse = response.json().await.expect("tokens");
+    clock.advance(Duration::from_secs(2));
+    let refused = refresh(rotated.refresh_token.expect("a rotated refresh token")).await;
+    assert_eq!(
+        error_of(refused).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
     server.shutdown().await.expect("clean shutdown");
 }

@@ -124,11 +124,13 @@ impl Provider {
         let token = form
             .get("refresh_token")
             .ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
+        let now = self.now();
         let mut tables = self.store.lock();
         let (grant_id, current) = (tables.refresh_family(token))
             .ok_or(OAuthError::InvalidGrant("unknown or expired refresh token"))?;
+        // Expired is expired from its second on, not from the next sweep.
         let grant = (tables.grants.get(&grant_id).cloned())
-            .filter(|grant| grant.client_id == client.id)
+            .filter(|grant| grant.client_id == client.id && grant.expires_at > now)
             .ok_or(OAuthError::InvalidGrant("unknown or expired refresh token"))?;
         let scope = match form.get("scope") {
             None => grant.scope.clone(),
