@@ -276,6 +276,8 @@ fn without_url(error: reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn response(json: serde_json::Value) -> IntrospectionResponse {
@@ -316,5 +318,39 @@ mod tests {
             panic!("active")
         };
         assert_eq!(info.audiences, vec!["r", "s"]);
+    }
+
+    /// A verifier whose authorization server is not there.
+    fn verifier(cache_ttl: Duration) -> TokenVerifier {
+        let mut config = crate::settings::Config::for_tests("http://127.0.0.1:1");
+        config.introspection_cache_ttl = cache_ttl;
+        config.introspection_timeout = Duration::from_millis(500);
+        let settings = config.validate().expect("valid settings");
+        TokenVerifier::new(Arc::new(settings)).expect("a verifier")
+    }
+
+    /// RS-13: a flood of distinct tokens cannot grow the cache past its
+    /// bound; a full cache drops a tenth of itself, the closest to expiry
+    /// (here: answers not yet in, which count as expiring now).
+    #[test]
+    fn rs13_the_cache_is_bounded() {
+        let verifier = verifier(Duration::from_secs(60));
+        for n in 0..=CACHE_CAPACITY {
+            let key: [u8; 32] = Sha256::digest(n.to_be_bytes()).into();
+            verifier.slot(key);
+        }
+        let len = verifier.cache.lock().map_or(0, |cache| cache.len());
+        assert_eq!(len, CACHE_CAPACITY - CACHE_CAPACITY / 10 + 1);
+    }
+
+    /// `calls` counts the introspection requests sent, answered or not.
+    #[tokio::test]
+    async fn every_introspection_request_is_counted() {
+        let verifier = verifier(Duration::ZERO);
+        assert_eq!(verifier.calls(), 0);
+        for expected in 1..=2 {
+            assert!(verifier.verify("a-token").await.is_err());
+            assert_eq!(verifier.calls(), expected);
+        }
     }
 }
