@@ -343,6 +343,68 @@ mod tests {
         assert_eq!(len, CACHE_CAPACITY - CACHE_CAPACITY / 10 + 1);
     }
 
+    /// An authorization server on loopback that answers `{"active":false}`
+    /// while `up` is set, and 503 otherwise.
+    async fn switchable_as(up: Arc<AtomicBool>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let app = axum::Router::new().route(
+            "/introspect",
+            axum::routing::post(move || {
+                let up = up.load(Ordering::SeqCst);
+                async move {
+                    if up {
+                        Ok(axum::Json(serde_json::json!({"active": false})))
+                    } else {
+                        Err(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// An outage is logged once when it starts (a warning: failing closed)
+    /// and once when it ends, however many requests fail or succeed in
+    /// between: the verifier remembers whether the authorization server was
+    /// down, and only a change of that logs.
+    #[tokio::test]
+    async fn an_outage_is_noticed_once_each_way() {
+        let up = Arc::new(AtomicBool::new(false));
+        let url = switchable_as(up.clone()).await;
+        let mut config = crate::settings::Config::for_tests(&url);
+        config.introspection_cache_ttl = Duration::ZERO;
+        let settings = config.validate().expect("valid settings");
+        let verifier = TokenVerifier::new(Arc::new(settings)).expect("a verifier");
+        let down = || verifier.outage.load(Ordering::SeqCst);
+        for answering in [false, true, false] {
+            up.store(answering, Ordering::SeqCst);
+            for _ in 0..2 {
+                assert_eq!(verifier.verify("a-token").await.is_ok(), answering);
+                assert_eq!(down(), !answering);
+            }
+        }
+    }
+
+    /// A failed answer is not kept: the next request asks again, and the
+    /// cache holds nothing for it.
+    #[tokio::test]
+    async fn a_failed_answer_is_not_kept() {
+        let verifier = verifier(Duration::from_secs(60));
+        for expected in 1..=2 {
+            assert!(verifier.verify("a-token").await.is_err());
+            assert_eq!(verifier.calls(), expected);
+        }
+        let len = verifier
+            .cache
+            .lock()
+            .map_or(usize::MAX, |cache| cache.len());
+        assert_eq!(len, 0);
+    }
+
     /// `calls` counts the introspection requests sent, answered or not.
     #[tokio::test]
     async fn every_introspection_request_is_counted() {
