@@ -379,6 +379,29 @@ mod tests {
         assert_eq!(len, 0);
     }
 
+    /// RS-13: a full cache first drops the answers that have expired, and
+    /// only if that is not enough a tenth of the live ones.
+    #[test]
+    fn rs13_a_full_cache_drops_expired_answers_first() {
+        let verifier = verifier(Duration::from_secs(60));
+        let now = Instant::now();
+        let key = |n: usize| -> [u8; 32] { Sha256::digest(n.to_be_bytes()).into() };
+        for n in 0..CACHE_CAPACITY {
+            // Even: expired a second ago; odd: live for another minute.
+            let until = if n % 2 == 0 {
+                now.checked_sub(Duration::from_secs(1)).unwrap_or(now)
+            } else {
+                now + Duration::from_secs(60)
+            };
+            let filled = verifier.slot(key(n)).set((Verdict::Inactive, until));
+            assert!(filled.is_ok());
+        }
+        verifier.slot(key(CACHE_CAPACITY));
+        let cache = verifier.cache.lock().expect("the cache");
+        assert_eq!(cache.len(), CACHE_CAPACITY / 2 + 1);
+        assert!((0..CACHE_CAPACITY).all(|n| cache.contains_key(&key(n)) == (n % 2 == 1)));
+    }
+
     /// `calls` counts the introspection requests sent, answered or not.
     #[tokio::test]
     async fn every_introspection_request_is_counted() {
