@@ -21,6 +21,19 @@ async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
     )
 }
 
+/// `POST /token` with the `refresh_token` grant, as the public client `client_id`.
+async fn refresh_request(issuer: &str, client_id: &str, token: String) -> reqwest::Response {
+    token_request(
+        issuer,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &token),
+            ("client_id", client_id),
+        ],
+    )
+    .await
+}
+
 /// AS-07: a parameter sent twice ⇒ 400 invalid_request.
 #[tokio::test]
 async fn as07_duplicated_parameters() {
@@ -176,21 +189,7 @@ async fn as08_refresh_replay_revokes_the_grant() {
     let obtained = obtain_tokens(&server.issuer, RESOURCE, "mcp:tools").await;
     let client_id = obtained.client.client_id.as_str();
     let first = obtained.tokens.refresh_token.unwrap();
-    let refresh = |token: String| {
-        let issuer = server.issuer.clone();
-        let client_id = client_id.to_owned();
-        async move {
-            token_request(
-                &issuer,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await
-        }
-    };
+    let refresh = |token: String| refresh_request(&server.issuer, client_id, token);
     let rotated: TokenResponse = refresh(first.clone()).await.json().await.expect("tokens");
     let second = rotated.refresh_token.clone().unwrap();
     assert_ne!(first, second);
@@ -298,21 +297,7 @@ async fn as08_refresh_tokens_last_fourteen_days() {
     let server = TestAs::start_with(|config| config.clock = server_clock).await;
     let obtained = obtain_tokens(&server.issuer, RESOURCE, "mcp:tools").await;
     let client_id = obtained.client.client_id.as_str();
-    let refresh = |token: String| {
-        let issuer = server.issuer.clone();
-        let client_id = client_id.to_owned();
-        async move {
-            token_request(
-                &issuer,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await
-        }
-    };
+    let refresh = |token: String| refresh_request(&server.issuer, client_id, token);
     clock.advance(Duration::from_secs(FOURTEEN_DAYS - 2));
     let response = refresh(obtained.tokens.refresh_token.expect("a refresh token")).await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -12,7 +12,12 @@ const ACCEPT: &str = "application/json, text/event-stream";
 
 /// Opens a session with a raw `initialize` and returns its id.
 async fn open_session(server: &TestServer) -> String {
-    let response = http()
+    open_session_with(&http(), server).await
+}
+
+/// [`open_session`] with `client`, whose connections are reused.
+async fn open_session_with(client: &reqwest::Client, server: &TestServer) -> String {
+    let response = client
         .post(&server.mcp_url)
         .header("accept", ACCEPT)
         .json(&initialize_body())
@@ -224,14 +229,7 @@ async fn as16_an_ended_session_gives_its_place_back() {
     assert!(deleted.status().is_success(), "{}", deleted.status());
     let client = http();
     for _ in 0..255 {
-        let response = client
-            .post(&server.mcp_url)
-            .header("accept", ACCEPT)
-            .json(&initialize_body())
-            .send()
-            .await
-            .expect("initialize");
-        assert!(response.headers().contains_key("mcp-session-id"));
+        open_session_with(&client, &server).await;
     }
     let response = http()
         .post(&server.mcp_url)
