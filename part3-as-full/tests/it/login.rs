@@ -181,7 +181,7 @@ async fn as10_session_rotates_and_sign_in_is_single_use() {
 }
 
 /// AS-10: a sign-in lasts ten minutes: its form still signs in after nine,
-/// and after eleven it is an expired page, with no redirect.
+/// and at ten it is an expired page, with no redirect.
 #[tokio::test]
 async fn as10_a_sign_in_expires_after_ten_minutes() {
     let clock = Clock::default();
@@ -198,7 +198,7 @@ async fn as10_a_sign_in_expires_after_ten_minutes() {
     assert!(redirect_params(&response).contains_key("code"));
 
     let page = open_login_page(&server.issuer, &params).await;
-    clock.advance(Duration::from_secs(11 * 60));
+    clock.advance(Duration::from_secs(10 * 60));
     let response = submit_login(&server.issuer, &page, USERNAME, PASSWORD, "approve").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.headers().get("location").is_none());

@@ -175,3 +175,28 @@ impl Provider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A login attempt is logged by its sign-in, user name, choice and
+    /// address; its password, CSRF token and session never.
+    #[test]
+    fn as14_a_login_attempt_prints_no_secret() {
+        let attempt = LoginAttempt {
+            pending_id: "pending-1".into(),
+            csrf: "csrf-secret".into(),
+            session: Some("session-secret".into()),
+            username: "demo_user".into(),
+            password: "password-secret".into(),
+            approve: true,
+            address: IpAddr::from([127, 0, 0, 1]),
+        };
+        assert_eq!(
+            format!("{attempt:?}"),
+            "LoginAttempt { pending_id: \"pending-1\", username: \"demo_user\", \
+             approve: true, address: 127.0.0.1, .. }"
+        );
+    }
+}
