@@ -309,6 +309,35 @@ mod tests {
         assert!(throttle.begin("fresh", source(4), 1).is_some());
     }
 
+    /// A window lasts fifteen minutes from its first failure: refused at
+    /// 14:59, counted afresh from 15:00, and the new window refuses again
+    /// once it is used up.
+    #[test]
+    fn as11_a_window_lasts_fifteen_minutes() {
+        const FIFTEEN_MINUTES: i64 = 15 * 60;
+        let throttle = Throttle::default();
+        for _ in 0..MAX_FAILURES_PER_USER {
+            assert!(throttle.begin("demo_user", source(1), 0).is_some());
+        }
+        assert!(
+            throttle
+                .begin("demo_user", source(1), FIFTEEN_MINUTES - 1)
+                .is_none()
+        );
+        for _ in 0..MAX_FAILURES_PER_USER {
+            assert!(
+                throttle
+                    .begin("demo_user", source(1), FIFTEEN_MINUTES)
+                    .is_some()
+            );
+        }
+        assert!(
+            throttle
+                .begin("demo_user", source(1), FIFTEEN_MINUTES + 1)
+                .is_none()
+        );
+    }
+
     /// Counted before the hash: the sixth of six concurrent guesses is
     /// refused even though none of the first five has finished.
     #[test]
