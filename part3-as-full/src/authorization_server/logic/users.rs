@@ -284,6 +284,35 @@ mod tests {
         assert!(!user.verify("someone", "demo_password"));
     }
 
+    /// The parameters are the ones documented: Argon2id, 12 MiB, one pass,
+    /// one lane, 32 bytes, computed here by the argon2 crate directly.
+    #[test]
+    fn as11_the_password_hash_is_argon2id_with_12_mib() {
+        let salt = [7u8; 16];
+        let params = Params::new(12 * 1024, 1, 1, Some(32)).expect("parameters");
+        let mut expected = [0u8; 32];
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into(b"demo_password", &salt, &mut expected)
+            .expect("a hash");
+        assert_eq!(hash("demo_password", &salt).ok(), Some(expected));
+    }
+
+    /// The working memory is reused when it has the right size, and at
+    /// most two buffers are kept.
+    #[test]
+    fn at_most_two_work_buffers_are_kept() {
+        let pool = WorkMemory(Mutex::new(Vec::new()));
+        for _ in 0..3 {
+            pool.give_back(vec![Block::default(); 4]);
+        }
+        assert_eq!(pool.lock().len(), 2);
+        assert_eq!(pool.take(4).len(), 4);
+        assert_eq!(pool.lock().len(), 1);
+        // A buffer of another size is not used: a new one is made.
+        assert_eq!(pool.take(8).len(), 8);
+        assert_eq!(pool.lock().len(), 0);
+    }
+
     fn source(last: u8) -> Source {
         Source::of([127, 0, 0, last].into())
     }
