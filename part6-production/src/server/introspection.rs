@@ -393,6 +393,92 @@ mod tests {
         );
     }
 
+    /// An authorization server on loopback that answers `{"active":false}`
+    /// while `up` is set, and 503 otherwise.
+    async fn switchable_as(up: Arc<AtomicBool>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let app = axum::Router::new().route(
+            "/introspect",
+            axum::routing::post(move || {
+                let up = up.load(Ordering::SeqCst);
+                async move {
+                    if up {
+                        Ok(axum::Json(serde_json::json!({"active": false})))
+                    } else {
+                        Err(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// What this test's thread logs.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            (self.0.lock())
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn count(&self, text: &str) -> usize {
+            let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+            String::from_utf8_lossy(&bytes).matches(text).count()
+        }
+    }
+
+    /// The log tells an outage once when it starts and once when it ends.
+    #[tokio::test]
+    async fn an_outage_is_logged_once_each_way() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        // The runtime of this test has one thread, whose logs come here.
+        let _logs = tracing::subscriber::set_default(subscriber);
+        // Another test may log from the same line of code for the first
+        // time just as this one starts, and leave that line's interest
+        // computed without this subscriber: once it has logged, recompute.
+        let _ = verifier(Duration::ZERO).verify("a-token", true).await;
+        tracing::callsite::rebuild_interest_cache();
+
+        let up = Arc::new(AtomicBool::new(false));
+        let mut config = crate::settings::Config::for_tests(&switchable_as(up.clone()).await);
+        config.introspection_cache_ttl = Duration::ZERO;
+        let settings = config.validate().expect("valid settings");
+        let verifier = TokenVerifier::new(Arc::new(settings)).expect("a verifier");
+        let closed = "failing closed until the authorization server answers";
+        let again = "authorization server reachable again";
+        let (closed_before, again_before) = (captured.count(closed), captured.count(again));
+        for (answering, expected) in [(false, (1, 0)), (true, (1, 1)), (false, (2, 1))] {
+            up.store(answering, Ordering::SeqCst);
+            for _ in 0..2 {
+                assert_eq!(verifier.verify("a-token", true).await.is_ok(), answering);
+            }
+            let counts = (
+                captured.count(closed) - closed_before,
+                captured.count(again) - again_before,
+            );
+            assert_eq!(counts, expected);
+        }
+    }
+
     /// A failed answer is not kept: the next request asks again, and the
     /// cache holds nothing for it.
     #[tokio::test]
