@@ -393,6 +393,58 @@ mod tests {
         }
     }
 
+    /// A success gives back its address's attempt too: nineteen failures
+    /// and a success from one address leave room for one more failure.
+    #[test]
+    fn as11_a_success_gives_its_address_attempt_back() {
+        let throttle = Throttle::default();
+        for n in 0..MAX_FAILURES_PER_ADDRESS - 1 {
+            assert!(throttle.begin(&format!("user{n}"), source(5), 0).is_some());
+        }
+        let success = throttle.begin("demo_user", source(5), 0).expect("allowed");
+        throttle.succeeded(success);
+        assert!(throttle.begin("one-more", source(5), 0).is_some());
+        assert!(throttle.begin("too-many", source(5), 0).is_none());
+    }
+
+    /// A full table of addresses makes room only from windows that have
+    /// ended, and only for a new address: a known one sweeps nothing.
+    #[test]
+    fn as16_a_full_address_table_makes_room_from_ended_windows() {
+        let throttle = Throttle::default();
+        let address = |n: u32| Source::of(std::net::Ipv4Addr::from(0x0a00_0000 + n).into());
+        let _ = throttle.begin("first", address(0), 0);
+        let _ = throttle.begin("second", address(1), 0);
+        // Both windows have ended; a known address comes back: no sweep.
+        let _ = throttle.begin("first", address(0), WINDOW_SECONDS);
+        assert_eq!(throttle.tracked_addresses(), 2);
+        // Not full: a new address sweeps nothing either.
+        let _ = throttle.begin("third", address(2), WINDOW_SECONDS);
+        assert_eq!(throttle.tracked_addresses(), 3);
+
+        let throttle = Throttle::default();
+        // Until full: a name whose bucket is used up is refused before its
+        // address is counted.
+        let mut n = 0;
+        while throttle.tracked_addresses() < MAX_TRACKED_ADDRESSES {
+            let _ = throttle.begin(&format!("name{n}"), address(n), 0);
+            n += 1;
+        }
+        // Full, and every window has ended: a new address is counted, and
+        // is refused once it has used its failures.
+        let later = WINDOW_SECONDS;
+        let newcomer = source(7);
+        for n in 0..MAX_FAILURES_PER_ADDRESS {
+            assert!(
+                throttle
+                    .begin(&format!("guess{n}"), newcomer, later)
+                    .is_some()
+            );
+        }
+        assert!(throttle.begin("one-too-many", newcomer, later).is_none());
+        assert!(throttle.tracked_addresses() < MAX_TRACKED_ADDRESSES);
+    }
+
     /// A flood of unknown names from many addresses neither grows memory
     /// past its bound nor evicts the live window of a guesser.
     #[test]
