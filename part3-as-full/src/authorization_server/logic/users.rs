@@ -445,6 +445,22 @@ mod tests {
         assert!(throttle.tracked_addresses() < MAX_TRACKED_ADDRESSES);
     }
 
+    /// The minute's sweep drops the address windows that have ended, and
+    /// only those.
+    #[test]
+    fn as16_the_sweep_drops_ended_windows() {
+        let throttle = Throttle::default();
+        let start = 1_800_000_000;
+        let _ = throttle.begin("first", source(1), start);
+        let _ = throttle.begin("second", source(2), start + 10);
+        throttle.sweep(start + WINDOW_SECONDS - 1);
+        assert_eq!(throttle.tracked_addresses(), 2);
+        throttle.sweep(start + WINDOW_SECONDS);
+        assert_eq!(throttle.tracked_addresses(), 1);
+        throttle.sweep(start + WINDOW_SECONDS + 10);
+        assert_eq!(throttle.tracked_addresses(), 0);
+    }
+
     /// A flood of unknown names from many addresses neither grows memory
     /// past its bound nor evicts the live window of a guesser.
     #[test]
