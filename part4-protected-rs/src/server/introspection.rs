@@ -353,7 +353,7 @@ mod tests {
     /// An outage is noticed once when it starts and once when it ends,
     /// however many requests fail or succeed in between.
     #[test]
-    fn an_outage_is_noticed_once_each_way() {
+    fn rs12_an_outage_is_noticed_once_each_way() {
         let verifier = verifier(Duration::ZERO);
         let answers = [true, false, false, true, true, false];
         let changes = answers.map(|answered| verifier.reachability_changed(answered));
@@ -413,7 +413,7 @@ mod tests {
 
     /// The log tells an outage once when it starts and once when it ends.
     #[tokio::test]
-    async fn an_outage_is_logged_once_each_way() {
+    async fn rs12_an_outage_is_logged_once_each_way() {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -452,7 +452,7 @@ mod tests {
     /// A failed answer is not kept: the next request asks again, and the
     /// cache holds nothing for it.
     #[tokio::test]
-    async fn a_failed_answer_is_not_kept() {
+    async fn rs12_a_failed_answer_is_not_kept() {
         let verifier = verifier(Duration::from_secs(60));
         for expected in 1..=2 {
             let Err(Unavailable(error)) = verifier.verify("a-token").await else {
@@ -495,7 +495,7 @@ mod tests {
 
     /// `calls` counts the introspection requests sent, answered or not.
     #[tokio::test]
-    async fn every_introspection_request_is_counted() {
+    async fn rs13_every_introspection_request_is_counted() {
         let verifier = verifier(Duration::ZERO);
         assert_eq!(verifier.calls(), 0);
         for expected in 1..=2 {

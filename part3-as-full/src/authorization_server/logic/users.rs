@@ -300,7 +300,7 @@ mod tests {
     /// The working memory is reused when it has the right size, and at
     /// most two buffers are kept.
     #[test]
-    fn at_most_two_work_buffers_are_kept() {
+    fn as16_at_most_two_work_buffers_are_kept() {
         let pool = WorkMemory(Mutex::new(Vec::new()));
         for _ in 0..3 {
             pool.give_back(vec![Block::default(); 4]);
