@@ -308,15 +308,12 @@ fn run_part(
             .env("CARGO_PROFILE_TEST_DEBUG", "0");
     }
     let latest_path = output.join(LATEST_OUTCOMES);
-    let previous = match (iterate, latest_path.exists()) {
-        (false, _) => None,
-        (true, true) => Some(parse_latest(&read(&latest_path)?)?),
-        // A run by an older xtask left only cargo-mutants' own outcomes.
-        (true, false) => Some(
-            parse_outcomes(&read(&output.join("mutants.out").join("outcomes.json"))?).context(
-                "--iterate needs an earlier run of these modules (without --iterate) to start from",
-            )?,
-        ),
+    let previous = if iterate {
+        let text = read(&latest_path)
+            .context("--iterate needs an earlier run of these modules to start from")?;
+        Some(parse_latest(&text)?)
+    } else {
+        None
     };
     let files: Vec<String> = (modules.iter())
         .flat_map(|module| module.files.iter().map(|file| format!("{dir}/{file}")))
