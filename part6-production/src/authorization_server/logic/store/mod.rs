@@ -576,24 +576,131 @@ mod tests {
     /// database when one is available.
     async fn stores() -> Vec<Arc<dyn Store>> {
         let mut stores = vec![open("sqlite::memory:").await.expect("SQLite")];
-        if let Ok(admin) = std::env::var("PART6_POSTGRES_URL") {
-            use sqlx::Connection as _;
-            let name = format!("part6_unit_{}", uuid::Uuid::new_v4().simple());
-            let mut connection = (sqlx::PgConnection::connect(&admin).await).expect("connect");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut connection)
-                .await
-                .expect("create database");
-            let mut url = url::Url::parse(&admin).expect("a URL");
-            url.set_path(&name);
-            stores.push(open(url.as_str()).await.expect("PostgreSQL"));
-        } else {
+        if let Some(url) = postgres_database().await {
+            stores.push(open(&url).await.expect("PostgreSQL"));
+        }
+        stores
+    }
+
+    /// The URL of a fresh PostgreSQL database, when a server is available.
+    async fn postgres_database() -> Option<String> {
+        let Ok(admin) = std::env::var("PART6_POSTGRES_URL") else {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI runs these on PostgreSQL too"
             );
+            return None;
+        };
+        use sqlx::Connection as _;
+        let name = format!("part6_unit_{}", uuid::Uuid::new_v4().simple());
+        let mut connection = (sqlx::PgConnection::connect(&admin).await).expect("connect");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut connection)
+            .await
+            .expect("create database");
+        let mut url = url::Url::parse(&admin).expect("a URL");
+        url.set_path(&name);
+        Some(url.into())
+    }
+
+    /// The counts the triggers keep (migration 0003) against the tables
+    /// they count, read through a connection of the test's own.
+    async fn kept_counts_are_true(url: &str) {
+        macro_rules! read {
+            ($pool:expr) => {{
+                let pool = $pool.expect("connect");
+                let mut kept = Vec::new();
+                for table in ["pending", "clients", "throttle"] {
+                    let query = format!(
+                        "SELECT (SELECT n FROM row_counts WHERE name = '{table}'), count(*) FROM {table}"
+                    );
+                    let counts: (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(query))
+                        .fetch_one(&pool)
+                        .await
+                        .expect("counts");
+                    kept.push((table.to_owned(), counts.0, counts.1));
+                }
+                let holders: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT source, held FROM pending_sources ORDER BY source")
+                        .fetch_all(&pool)
+                        .await
+                        .expect("kept holders");
+                let counted: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT source, count(*) FROM pending GROUP BY source ORDER BY source",
+                )
+                .fetch_all(&pool)
+                .await
+                .expect("holders");
+                pool.close().await;
+                (kept, holders, counted)
+            }};
         }
-        stores
+        let (kept, holders, counted) = if url.starts_with("sqlite:") {
+            read!(sqlx::SqlitePool::connect(url).await)
+        } else {
+            read!(sqlx::PgPool::connect(url).await)
+        };
+        for (table, kept, counted) in kept {
+            assert_eq!(kept, counted, "{table} in {url}");
+        }
+        assert_eq!(holders, counted, "pending sources in {url}");
+    }
+
+    /// Fresh databases for the tests that also look into the tables with
+    /// a connection of their own: a SQLite file in `dir` (an in-memory
+    /// database is private to its one connection) and, when a server is
+    /// available, a PostgreSQL database.
+    async fn databases(dir: &std::path::Path) -> Vec<String> {
+        let sqlite = format!("sqlite:{}", dir.join("store.db").display());
+        [Some(sqlite), postgres_database().await]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// A flood of `n` sign-ins (`flood1`, `flood2`, …) from 200 sources
+    /// (`10.1.0.{n % 200}`), written in one statement. Through
+    /// `insert_pending` a flood to the table's capacity is 10,000
+    /// transactions one after another, most of a minute on a busy 2-core
+    /// machine; the triggers count these rows as they count any, which
+    /// `as16_the_kept_counts_stay_true_in_sql` proves.
+    async fn flood_pending(url: &str, n: i64) {
+        let (csrf, session) = (
+            Digest::of("csrf").as_bytes().to_vec(),
+            Digest::of("session").as_bytes().to_vec(),
+        );
+        let error = OAuthError::AccessDenied.code();
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+                 INSERT INTO pending (id, client_id, redirect_uri, state, error, csrf, session, expires_at, source) \
+                 SELECT 'flood' || i, 'client', 'http://127.0.0.1/cb', 'xyz', ?, ?, ?, 600, '10.1.0.' || (i % 200) FROM n",
+            )
+            .bind(n)
+            .bind(error)
+            .bind(csrf)
+            .bind(session)
+            .execute(&pool)
+            .await
+            .expect("flood");
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            sqlx::query(
+                "INSERT INTO pending (id, client_id, redirect_uri, state, error, csrf, session, expires_at, source) \
+                 SELECT 'flood' || i, 'client', 'http://127.0.0.1/cb', 'xyz', $2, $3, $4, 600, '10.1.0.' || (i % 200) \
+                 FROM generate_series(1, $1) AS i ORDER BY i",
+            )
+            .bind(n)
+            .bind(error)
+            .bind(csrf)
+            .bind(session)
+            .execute(&pool)
+            .await
+            .expect("flood");
+            pool.close().await;
+        }
     }
 
     fn pending(source: &str) -> PendingAuthorization {
@@ -728,19 +835,15 @@ mod tests {
     /// with one sign-in keeps it, and a newcomer always gets in.
     #[tokio::test]
     async fn as16_a_full_pending_table_evicts_the_largest_holder_in_sql() {
-        for store in stores().await {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for url in databases(dir.path()).await {
+            let store = open(&url).await.expect("open");
             store
                 .insert_pending("person", &pending("10.0.0.1"))
                 .await
                 .expect("insert");
-            for n in 1..PENDING_CAPACITY {
-                // 200 sources: the last ones end up holding the most.
-                let source = format!("10.1.0.{}", n % 200);
-                store
-                    .insert_pending(&format!("flood{n}"), &pending(&source))
-                    .await
-                    .expect("insert");
-            }
+            flood_pending(&url, PENDING_CAPACITY - 1).await;
+            kept_counts_are_true(&url).await;
             store
                 .insert_pending("newcomer", &pending("10.9.9.9"))
                 .await
@@ -757,6 +860,66 @@ mod tests {
             }
             assert_eq!(gone, 1);
             assert!(store.pending("flood200", 0).await.expect("read").is_some());
+            kept_counts_are_true(&url).await;
+        }
+    }
+
+    /// The counts that the bounds read are kept by triggers; whatever
+    /// path adds or removes a row (an insert, an eviction, a sign-in
+    /// taken, a throttle reset, a sweep), they stay the tables' own.
+    #[tokio::test]
+    async fn as16_the_kept_counts_stay_true_in_sql() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for url in databases(dir.path()).await {
+            let store = open(&url).await.expect("open");
+            kept_counts_are_true(&url).await;
+            for n in 0..(PENDING_PER_SOURCE + 3) {
+                let id = format!("flood{n}");
+                store
+                    .insert_pending(&id, &pending("10.0.0.2"))
+                    .await
+                    .expect("insert");
+            }
+            let mut early = pending("10.0.0.1");
+            early.expires_at = 100;
+            store.insert_pending("early", &early).await.expect("insert");
+            store
+                .insert_pending("person", &pending("10.0.0.3"))
+                .await
+                .expect("insert");
+            kept_counts_are_true(&url).await;
+            assert!(
+                store
+                    .take_pending("person", 0)
+                    .await
+                    .expect("take")
+                    .is_some()
+            );
+            for n in 0..(UNUSED_CLIENTS_PER_SOURCE + 2) {
+                let id = format!("app{n}");
+                store
+                    .insert_client(&client(&id, "10.0.0.2", n))
+                    .await
+                    .expect("insert");
+            }
+            let keys = [("user:a".to_owned(), 5), ("source:10.0.0.2".to_owned(), 5)];
+            for _ in 0..3 {
+                assert!(store.throttle_begin(&keys, 900, 0).await.expect("throttle"));
+            }
+            store
+                .throttle_succeeded("user:a", "source:10.0.0.2")
+                .await
+                .expect("reset");
+            kept_counts_are_true(&url).await;
+            // The early sign-in and the throttle window end; the clients
+            // stay unused a day.
+            store.sweep(1_000).await.expect("sweep");
+            kept_counts_are_true(&url).await;
+            store
+                .sweep(UNUSED_CLIENT_LIFETIME + 1_000)
+                .await
+                .expect("sweep");
+            kept_counts_are_true(&url).await;
         }
     }
 

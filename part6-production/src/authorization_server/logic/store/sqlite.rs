@@ -148,10 +148,11 @@ impl Store for SqliteStore {
             Some((source, since)) => (Some(source.as_str()), Some(*since)),
             None => (None, None),
         };
-        let mut total =
-            sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM clients -- sqlite"#)
-                .fetch_one(&mut *tx)
-                .await?;
+        let mut total = sqlx::query_scalar!(
+            r#"SELECT n AS "n!: i64" FROM row_counts WHERE name = 'clients' -- sqlite"#
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if let Some(source) = source {
             let held = sqlx::query_scalar!(
                 r#"SELECT count(*) AS "n!: i64" FROM clients WHERE unused_source = ?"#,
@@ -229,15 +230,14 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let source = pending.source.as_str();
-        let held = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!: i64" FROM pending WHERE source = ?"#,
+        // Two rows the triggers keep (migration 0003), not two counts.
+        let counts = sqlx::query!(
+            r#"SELECT (SELECT held FROM pending_sources WHERE source = ?) AS "held: i64", (SELECT n FROM row_counts WHERE name = 'pending') AS "total!: i64""#,
             source
         )
         .fetch_one(&mut *tx)
         .await?;
-        let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM pending -- sqlite"#)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (held, total) = (counts.held.unwrap_or(0), counts.total);
         if held >= PENDING_PER_SOURCE {
             // The source over its share loses its own oldest.
             sqlx::query!(
@@ -249,7 +249,7 @@ impl Store for SqliteStore {
         } else if total >= PENDING_CAPACITY {
             // A full table: the source that holds the most loses its oldest.
             sqlx::query!(
-                "DELETE FROM pending WHERE seq = (SELECT min(seq) FROM pending WHERE source = (SELECT source FROM pending GROUP BY source ORDER BY count(*) DESC LIMIT 1)) -- sqlite"
+                "DELETE FROM pending WHERE seq = (SELECT min(seq) FROM pending WHERE source = (SELECT source FROM pending_sources ORDER BY held DESC LIMIT 1)) -- sqlite"
             )
             .execute(&mut *tx)
             .await?;
@@ -574,16 +574,17 @@ impl Store for SqliteStore {
                 .await?
                 .is_some();
             if !known {
-                let rows =
-                    sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let rows = sqlx::query_scalar!(
+                    r#"SELECT n AS "n!: i64" FROM row_counts WHERE name = 'throttle' -- sqlite"#
+                )
+                .fetch_one(&mut *tx)
+                .await?;
                 if rows >= THROTTLE_CAPACITY {
                     sqlx::query!("DELETE FROM throttle WHERE window_start <= ?", start)
                         .execute(&mut *tx)
                         .await?;
                     let rows = sqlx::query_scalar!(
-                        r#"SELECT count(*) AS "n!: i64" FROM throttle -- sqlite"#
+                        r#"SELECT n AS "n!: i64" FROM row_counts WHERE name = 'throttle' -- sqlite"#
                     )
                     .fetch_one(&mut *tx)
                     .await?;
