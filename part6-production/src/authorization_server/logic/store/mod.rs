@@ -670,36 +670,34 @@ mod tests {
             Digest::of("session").as_bytes().to_vec(),
         );
         let error = OAuthError::AccessDenied.code();
+        macro_rules! flood {
+            ($pool:expr, $sql:expr) => {{
+                let pool = $pool.expect("connect");
+                sqlx::query($sql)
+                    .bind(n)
+                    .bind(error)
+                    .bind(csrf)
+                    .bind(session)
+                    .execute(&pool)
+                    .await
+                    .expect("flood");
+                pool.close().await;
+            }};
+        }
         if url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-            sqlx::query(
+            flood!(
+                sqlx::SqlitePool::connect(url).await,
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
                  INSERT INTO pending (id, client_id, redirect_uri, state, error, csrf, session, expires_at, source) \
-                 SELECT 'flood' || i, 'client', 'http://127.0.0.1/cb', 'xyz', ?, ?, ?, 600, '10.1.0.' || (i % 200) FROM n",
-            )
-            .bind(n)
-            .bind(error)
-            .bind(csrf)
-            .bind(session)
-            .execute(&pool)
-            .await
-            .expect("flood");
-            pool.close().await;
+                 SELECT 'flood' || i, 'client', 'http://127.0.0.1/cb', 'xyz', ?, ?, ?, 600, '10.1.0.' || (i % 200) FROM n"
+            );
         } else {
-            let pool = sqlx::PgPool::connect(url).await.expect("connect");
-            sqlx::query(
+            flood!(
+                sqlx::PgPool::connect(url).await,
                 "INSERT INTO pending (id, client_id, redirect_uri, state, error, csrf, session, expires_at, source) \
                  SELECT 'flood' || i, 'client', 'http://127.0.0.1/cb', 'xyz', $2, $3, $4, 600, '10.1.0.' || (i % 200) \
-                 FROM generate_series(1, $1) AS i ORDER BY i",
-            )
-            .bind(n)
-            .bind(error)
-            .bind(csrf)
-            .bind(session)
-            .execute(&pool)
-            .await
-            .expect("flood");
-            pool.close().await;
+                 FROM generate_series(1, $1) AS i ORDER BY i"
+            );
         }
     }
 
